@@ -1,0 +1,1 @@
+"""The XMPP protocol, sans-I/O: bytes in, events out. Imports neither Django nor asyncio."""

@@ -1,0 +1,164 @@
+"""xmppsite settings: everything overridable from the environment (see README)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+XMPP_DATA_DIR = Path(os.environ.get("XMPP_DATA_DIR", BASE_DIR / "var")).resolve()
+XMPP_DOMAINS = env_list("XMPP_DOMAINS", "localhost")
+XMPP_BIND = os.environ.get("XMPP_BIND", "127.0.0.1")
+XMPP_C2S_PORT = int(os.environ.get("XMPP_C2S_PORT", "5222"))
+XMPP_TLS_PORT = int(os.environ.get("XMPP_TLS_PORT", "5223"))
+XMPP_S2S_PORT = int(os.environ.get("XMPP_S2S_PORT", "5269"))
+XMPP_HTTP_PORT = int(os.environ.get("XMPP_HTTP_PORT", "5280"))
+XMPP_REQUIRE_TLS = env_bool("XMPP_REQUIRE_TLS", True)
+XMPP_ALLOW_REGISTRATION = env_bool("XMPP_ALLOW_REGISTRATION", False)
+XMPP_TLS_CERT = os.environ.get("XMPP_TLS_CERT", "")
+XMPP_TLS_KEY = os.environ.get("XMPP_TLS_KEY", "")
+XMPP_MAX_STANZA_SIZE = int(os.environ.get("XMPP_MAX_STANZA_SIZE", str(256 * 1024)))
+XMPP_MAX_DEPTH = int(os.environ.get("XMPP_MAX_DEPTH", "64"))
+XMPP_ADMINS = env_list("XMPP_ADMINS", "")
+XMPP_SCRAM_ITERATIONS = int(os.environ.get("XMPP_SCRAM_ITERATIONS", "4096"))
+XMPP_OFFLINE_QUOTA = int(os.environ.get("XMPP_OFFLINE_QUOTA", "1000"))
+XMPP_PING_INTERVAL = float(os.environ.get("XMPP_PING_INTERVAL", "300"))
+XMPP_PING_TIMEOUT = float(os.environ.get("XMPP_PING_TIMEOUT", "60"))
+XMPP_AUTH_FAILURE_DELAY_MAX = float(os.environ.get("XMPP_AUTH_FAILURE_DELAY_MAX", "5"))
+XMPP_RATE_LIMIT_BYTES = int(os.environ.get("XMPP_RATE_LIMIT_BYTES", str(1024 * 1024)))  # per second per c2s
+XMPP_MAX_CONNECTIONS = int(os.environ.get("XMPP_MAX_CONNECTIONS", "20000"))
+
+# Protocol modules, loaded by xmppd at startup (DESIGN.md "Adding an extension").
+XMPP_MODULES = env_list(
+    "XMPP_MODULES",
+    ",".join([
+        "plugins.message",
+        "plugins.disco",
+        "plugins.ping",
+        "plugins.version",
+        "plugins.time",
+        "plugins.last",
+        "accounts.xmpp",
+        "rosters.xmpp",
+        "offline.xmpp",
+    ]),
+)
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, else one generated once and kept in the data dir."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return os.environ["DJANGO_SECRET_KEY"]
+    path = XMPP_DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        import secrets
+
+        XMPP_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]") + XMPP_DOMAINS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "xmppd",
+    "accounts",
+    "rosters",
+    "offline",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "xmppsite.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "xmppsite.asgi.application"
+
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{XMPP_DATA_DIR / 'xmppsite.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3 connection pool (Django ≥ 5.1).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(XMPP_DATA_DIR / "test.sqlite3")}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL == "memory://")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
+
+AUTH_PASSWORD_VALIDATORS: list[dict] = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = XMPP_DATA_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("XMPP_LOG_LEVEL", "INFO")},
+}
