@@ -38,3 +38,4 @@ COMMANDS = "http://jabber.org/protocol/commands"
 def q(namespace: str, name: str) -> str:
     """Clark notation `{ns}name`, the form lxml uses for qualified names."""
     return f"{{{namespace}}}{name}"
+SASL_CB = "urn:xmpp:sasl-cb:0"

@@ -82,13 +82,16 @@ class StreamMachine:
     def __init__(self, *, is_local_domain: Callable[[str], bool], content_ns: str = ns.CLIENT,
                  max_stanza_size: int = 262144, max_depth: int = 64,
                  framing: TCPFraming | None = None,
-                 nonza_namespaces: frozenset[str] = frozenset()) -> None:
+                 nonza_namespaces: frozenset[str] = frozenset(),
+                 preauth_iq_namespaces: frozenset[str] = frozenset()) -> None:
         self.is_local_domain = is_local_domain
         self.content_ns = content_ns
         self.max_stanza_size = max_stanza_size
         self.max_depth = max_depth
         self.framing = framing or TCPFraming()
         self.nonza_namespaces = nonza_namespaces
+        # XEP-0077 §3: in-band registration happens before authentication.
+        self.preauth_iq_namespaces = preauth_iq_namespaces
         self.parser = StreamParser(max_stanza_size, max_depth)
         self.header_sent = False
         self.opened = False
@@ -152,6 +155,8 @@ class StreamMachine:
         namespace, name = qname.namespace, qname.localname
         if namespace == self.content_ns and name in _STANZA_NAMES:
             if self.jid is None:
+                if name == "iq" and self._is_preauth_iq(el):
+                    return StanzaReceived(el)
                 raise StreamError("not-authorized", "authenticate first")
             if not self.is_bound and not (name == "iq" and self._is_bind_request(el)):
                 raise StreamError("not-authorized", "bind a resource first")
@@ -169,6 +174,9 @@ class StreamMachine:
         if namespace == ns.STREAM and name == "error":
             raise StreamError("undefined-condition", "peer sent a stream error")
         raise StreamError("unsupported-stanza-type", f"unknown element <{name}/>")
+
+    def _is_preauth_iq(self, el: etree._Element) -> bool:
+        return len(el) == 1 and etree.QName(el[0]).namespace in self.preauth_iq_namespaces
 
     @staticmethod
     def _is_bind_request(el: etree._Element) -> bool:

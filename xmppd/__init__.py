@@ -1,0 +1,1 @@
+"""The server runtime: sessions, routing, delivery, transports (the analogue of Prosody's core/)."""

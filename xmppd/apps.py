@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class XmppdConfig(AppConfig):
+    name = "xmppd"
+    verbose_name = "XMPP server runtime"

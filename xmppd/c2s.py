@@ -1,0 +1,397 @@
+"""The c2s driver: runs one client's stream machine over any transport (RFC 6120 §4-§7).
+
+The driver owns negotiation (STARTTLS, SASL, resource binding) and hands bound
+stanzas to the router. It never touches a socket: the transport object it is given
+writes bytes, upgrades to TLS and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lxml import etree
+
+from xmppcore import ns, sasl
+from xmppcore.errors import StanzaError, StreamError, error_reply
+from xmppcore.jid import JID, InvalidJID
+from xmppcore.stanza import Stanza, iq_result
+from xmppcore.stream import (NonzaReceived, SaslReceived, StanzaReceived, StartTLSRequested,
+                             StreamClosed, StreamMachine, StreamOpened)
+from xmppd.authlimit import AuthThrottle
+from xmppd.router import Router
+from xmppd.sessions import Session
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+
+log = logging.getLogger(__name__)
+MAX_SASL_FAILURES = 5  # RFC 6120 §6.4.5: allow between 2 and 5 retries
+_THROTTLE = AuthThrottle()
+
+
+class Transport(Protocol):
+    """What a driver needs from a connection (TCP, WebSocket, BOSH)."""
+
+    kind: str
+    peer: str
+    is_secure: bool
+    can_starttls: bool
+    channel_bindings: dict[str, bytes]
+
+    def write(self, data: bytes) -> bool: ...
+
+    async def start_tls(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _el(namespace: str, name: str, text: str | None = None) -> etree._Element:
+    el = etree.Element(ns.q(namespace, name), nsmap={None: namespace})
+    if text is not None:
+        el.text = text
+    return el
+
+
+class C2SDriver:
+    """One client connection's protocol state, from stream header to close."""
+
+    def __init__(self, server: "Server", transport: Transport) -> None:
+        self.server = server
+        self.transport = transport
+        self.router = Router(server)
+        cfg = server.config
+        self.machine = StreamMachine(
+            is_local_domain=server.is_local_domain, content_ns=ns.CLIENT,
+            max_stanza_size=cfg.max_stanza_size, max_depth=cfg.max_depth,
+            framing=getattr(transport, "framing", None),
+            nonza_namespaces=frozenset(server.nonza_handlers),
+            preauth_iq_namespaces=frozenset(getattr(server, "preauth_namespaces", ())),
+        )
+        self.machine.is_secure = transport.is_secure
+        self.session: Session | None = None
+        self.sasl: sasl.SaslServer | None = None
+        self.sasl_offered: list[str] = []
+        self.sasl_username: str | None = None
+        self.sasl_failures = 0
+        self.is_closing = False
+        self._closed_fired = False
+        self.unavailable: etree._Element | None = None
+
+    # -- properties modules look at ------------------------------------------
+    @property
+    def is_authenticated(self) -> bool:
+        return self.machine.jid is not None
+
+    @property
+    def domain(self) -> str | None:
+        return self.machine.domain
+
+    def send(self, el: etree._Element) -> bool:
+        """Send an element before binding (pre-auth replies); after binding use the session."""
+        return self.transport.write(etree.tostring(el))
+
+    # -- input ----------------------------------------------------------------
+    async def data_received(self, data: bytes) -> None:
+        if self.is_closing:
+            return
+        if self.session is not None:
+            self.session.last_activity = time.monotonic()
+        try:
+            events = self.machine.receive(data)
+            for event in events:
+                if isinstance(event, StanzaReceived) and self.session is not None:
+                    await self.router.route_from_client(event.element, self.session)
+                else:
+                    if await self._handle(event):
+                        break  # STARTTLS: nothing sent in the clear after it counts
+                if self.is_closing:
+                    return
+        except StreamError as err:
+            self.fail(err)
+        except Exception:
+            log.exception("c2s internal error for %s", self.transport.peer)
+            self.fail(StreamError("internal-server-error"))
+
+    async def _handle(self, event: Any) -> bool:
+        if isinstance(event, StreamOpened):
+            self._open_stream()
+        elif isinstance(event, StanzaReceived):
+            await self._on_unbound_stanza(event.element)
+        elif isinstance(event, SaslReceived):
+            await self._on_sasl(event.element)
+        elif isinstance(event, StartTLSRequested):
+            await self._on_starttls()
+            return True
+        elif isinstance(event, NonzaReceived):
+            handler = self.server.nonza_handlers[etree.QName(event.element).namespace]
+            result = handler(self, event.element)
+            if asyncio.iscoroutine(result):
+                await result
+        elif isinstance(event, StreamClosed):
+            self.close()
+        return False
+
+    # -- stream header and features --------------------------------------------
+    def _open_stream(self) -> None:
+        self.transport.write(self.machine.open_bytes() + etree.tostring(self._features()))
+
+    def _features(self) -> etree._Element:
+        feats = etree.Element(ns.q(ns.STREAM, "features"), nsmap={"stream": ns.STREAM})
+        cfg = self.server.config
+        secure = self.machine.is_secure
+        if not self.is_authenticated:
+            if not secure and self.transport.can_starttls:
+                tls = etree.SubElement(feats, ns.q(ns.TLS, "starttls"), nsmap={None: ns.TLS})
+                if cfg.require_tls:
+                    etree.SubElement(tls, ns.q(ns.TLS, "required"))
+            if secure or not cfg.require_tls:
+                self._add_mechanisms(feats)
+        else:
+            etree.SubElement(feats, ns.q(ns.BIND, "bind"), nsmap={None: ns.BIND})
+            sess = etree.SubElement(feats, ns.q(ns.SESSION, "session"), nsmap={None: ns.SESSION})
+            etree.SubElement(sess, ns.q(ns.SESSION, "optional"))  # RFC 6121 errata: legacy no-op
+        if secure or not cfg.require_tls or self.is_authenticated:
+            for provider in self.server.stream_features:
+                feature = provider(self)
+                if feature is not None:
+                    feats.append(feature)
+        return feats
+
+    def _add_mechanisms(self, feats: etree._Element) -> None:
+        cfg = self.server.config
+        cb_types = list(self.transport.channel_bindings) if self.machine.is_secure else []
+        allow_plain = self.machine.is_secure or not cfg.require_tls
+        self.sasl_offered = sasl.mechanisms_offered(
+            is_secure=self.machine.is_secure, allow_plain=allow_plain, channel_binding_types=cb_types)
+        mechs = etree.SubElement(feats, ns.q(ns.SASL, "mechanisms"), nsmap={None: ns.SASL})
+        for name in self.sasl_offered:
+            etree.SubElement(mechs, ns.q(ns.SASL, "mechanism")).text = name
+        if cb_types:  # XEP-0440: which channel-binding types we support
+            cb = etree.SubElement(feats, ns.q(ns.SASL_CB, "sasl-channel-binding"), nsmap={None: ns.SASL_CB})
+            for name in cb_types:
+                etree.SubElement(cb, ns.q(ns.SASL_CB, "channel-binding")).set("type", name)
+
+    # -- STARTTLS (RFC 6120 §5) --------------------------------------------------
+    async def _on_starttls(self) -> None:
+        if self.machine.is_secure or not self.transport.can_starttls or self.is_authenticated:
+            # §5.4.2.2: failure, then close the stream.
+            self.transport.write(etree.tostring(_el(ns.TLS, "failure")) + self.machine.close_bytes())
+            self._shutdown()
+            return
+        self.transport.write(etree.tostring(_el(ns.TLS, "proceed")))
+        try:
+            await self.transport.start_tls()
+        except Exception as exc:  # handshake failed: nothing more can be said on this socket
+            log.info("TLS handshake with %s failed: %s", self.transport.peer, exc)
+            self._shutdown()
+            return
+        self.machine.is_secure = True
+        self.machine.restart()
+
+    # -- SASL (RFC 6120 §6) ----------------------------------------------------
+    async def _on_sasl(self, el: etree._Element) -> None:
+        name = etree.QName(el).localname
+        try:
+            if name == "abort":
+                self.sasl = None
+                await self._sasl_failed("aborted", None)
+                return
+            if name == "auth":
+                step = self._sasl_start(el)
+            elif self.sasl is None:
+                raise sasl.SaslError("malformed-request", "no authentication in progress")
+            else:
+                step = self.sasl.respond(sasl.decode_payload(el.text or "="))
+            await self._sasl_step(step)
+        except sasl.SaslError as err:
+            self.sasl = None
+            await self._sasl_failed(err.condition, err.text)
+
+    def _sasl_start(self, el: etree._Element) -> sasl.Step:
+        cfg = self.server.config
+        if cfg.require_tls and not self.machine.is_secure:
+            raise sasl.SaslError("encryption-required", "use STARTTLS first")
+        mech = el.get("mechanism") or ""
+        if mech not in self.sasl_offered:
+            raise sasl.SaslError("invalid-mechanism", f"{mech or 'no mechanism'} is not offered")
+        bindings = self.transport.channel_bindings if self.machine.is_secure else {}
+        self.sasl = sasl.SaslServer(mech, channel_bindings=bindings)
+        initial = None if not el.text else sasl.decode_payload(el.text)
+        return self.sasl.start(initial)
+
+    async def _sasl_step(self, step: sasl.Step) -> None:
+        hooks = self.server.hooks
+        domain = self.machine.domain or ""
+        while True:
+            if isinstance(step, sasl.NeedCredentials):
+                self.sasl_username = step.username
+                username = self._normalize_username(step.username)
+                creds = (await hooks.fire("auth/credentials", username, domain) or {}) if username else {}
+                step = self.sasl.provide_credentials(creds.get(step.hash_name))
+            elif isinstance(step, sasl.NeedPasswordCheck):
+                self.sasl_username = step.username
+                username = self._normalize_username(step.username)
+                ok = bool(username) and bool(await hooks.fire("auth/check-password", username, domain, step.password))
+                step = self.sasl.password_checked(ok)
+            else:
+                break
+        if isinstance(step, sasl.Challenge):
+            self.transport.write(etree.tostring(_el(ns.SASL, "challenge", _b64(step.data))))
+        elif isinstance(step, sasl.Success):
+            await self._sasl_succeeded(step)
+        else:
+            self.sasl = None
+            await self._sasl_failed(step.condition, step.text)
+
+    @staticmethod
+    def _normalize_username(raw: str) -> str | None:
+        try:
+            return JID.parse(f"{raw}@x").local
+        except (InvalidJID, ValueError):
+            return None
+
+    async def _sasl_succeeded(self, step: sasl.Success) -> None:
+        username = self._normalize_username(step.username)
+        domain = self.machine.domain or ""
+        if username is None:
+            await self._sasl_failed("not-authorized", None)
+            return
+        bare = JID(username, domain, None)
+        if step.authzid:
+            try:
+                authz = JID.parse(step.authzid)
+            except InvalidJID:
+                authz = None
+            if authz != bare:  # §6.3.8: we let nobody act on behalf of another
+                await self._sasl_failed("invalid-authzid", None)
+                return
+        self.sasl = None
+        _THROTTLE.record_success(self.transport.peer, str(bare))
+        text = _b64(step.data) if step.data else None
+        self.transport.write(etree.tostring(_el(ns.SASL, "success", text)))
+        self.machine.jid = bare
+        self.machine.restart()
+
+    async def _sasl_failed(self, condition: str, text: str | None) -> None:
+        account = None
+        if self.sasl_username:
+            account = f"{self.sasl_username}@{self.machine.domain}"
+        if condition != "aborted":
+            delay = _THROTTLE.delay_for(self.transport.peer, account)
+            _THROTTLE.record_failure(self.transport.peer, account)
+            if delay:
+                await asyncio.sleep(delay)
+        failure = _el(ns.SASL, "failure")
+        etree.SubElement(failure, ns.q(ns.SASL, condition))
+        if text:
+            t = etree.SubElement(failure, ns.q(ns.SASL, "text"))
+            t.set(ns.q(ns.XML, "lang"), "en")
+            t.text = text
+        self.transport.write(etree.tostring(failure))
+        self.sasl_failures += 1
+        if self.sasl_failures >= MAX_SASL_FAILURES:
+            self.fail(StreamError("policy-violation", "too many failed authentication attempts"))
+
+    # -- before binding: registration and resource binding -----------------------
+    async def _on_unbound_stanza(self, el: etree._Element) -> None:
+        if not self.is_authenticated:
+            await self._on_preauth_iq(el)
+            return
+        child = el[0]
+        stanza = Stanza(el, "iq", None, None, self)
+        if el.get("type") != "set" or el.get("id") is None:
+            self.send(error_reply(el, StanzaError("bad-request")))
+        elif child.tag == ns.q(ns.BIND, "bind"):
+            await self._bind(stanza, child)
+        else:  # legacy <session/> before bind: RFC 6121 errata says just answer it
+            self.send(iq_result(stanza))
+
+    async def _on_preauth_iq(self, el: etree._Element) -> None:
+        child = el[0]
+        qn = etree.QName(child)
+        stanza = Stanza(el, "iq", None, None, self)
+        try:
+            result = await self.server.hooks.fire(f"preauth-iq-{el.get('type')}/{qn.namespace}:{qn.localname}", stanza)
+            if result is None:
+                raise StanzaError("service-unavailable")
+            if isinstance(result, etree._Element):
+                self.send(result)
+        except StanzaError as err:
+            reply = error_reply(el, err)
+            if reply is not None:
+                self.send(reply)
+
+    async def _bind(self, stanza: Stanza, bind: etree._Element) -> None:
+        """RFC 6120 §7: bind a resource; a conflicting session is replaced (§7.7.2.2 option 1)."""
+        requested = bind.findtext(ns.q(ns.BIND, "resource"))
+        bare = self.machine.jid
+        try:
+            resource = requested.strip() if requested and requested.strip() else secrets.token_hex(6)
+            full = bare.with_resource(resource)
+        except InvalidJID:
+            self.send(error_reply(stanza.el, StanzaError("bad-request", "invalid resource")))
+            return
+        session = Session(full, self.transport.write, self._close_from_server,
+                          transport=self.transport.kind, ip=self.transport.peer)
+        session.connected_at = session.last_activity = time.monotonic()
+        session.channel_name = getattr(self.transport, "channel_name", None)
+        old = self.server.sessions.add(session)
+        if old is not None and old is not session:
+            old.closer("conflict")
+        self.session = session
+        self.machine.is_bound = True
+        result = etree.Element(ns.q(ns.BIND, "bind"), nsmap={None: ns.BIND})
+        etree.SubElement(result, ns.q(ns.BIND, "jid")).text = str(full)
+        self.send(iq_result(stanza, result))
+        await self.server.hooks.fire_all("session/bound", session)
+
+    # -- closing -----------------------------------------------------------------
+    def fail(self, err: StreamError) -> None:
+        """Send a stream error (with a header first if needed), then close (§4.9.1)."""
+        if self.is_closing:
+            return
+        self.transport.write(self.machine.error_bytes(err, self.server.config.domains[0]))
+        self._shutdown()
+
+    def close(self) -> None:
+        """Answer the peer's </stream:stream> with ours and close the connection (§4.4)."""
+        if self.is_closing:
+            return
+        self.transport.write(self.machine.close_bytes())
+        self._shutdown()
+
+    def _close_from_server(self, condition: str | None) -> None:
+        """Session.closer: the server ends this session (conflict, kick, timeout, shutdown)."""
+        if condition:
+            self.fail(StreamError(condition))
+        else:
+            self.close()
+
+    def _shutdown(self) -> None:
+        self.is_closing = True
+        if self.session is not None:
+            self.session.is_closed = True
+        self.transport.close()
+        asyncio.get_running_loop().create_task(self.connection_lost())
+
+    async def connection_lost(self) -> None:
+        """The connection is gone (either side): unbind and tell the modules once."""
+        self.is_closing = True
+        if self._closed_fired:
+            return
+        self._closed_fired = True
+        session = self.session
+        if session is None:
+            return
+        session.is_closed = True
+        self.server.sessions.remove(session)
+        await self.server.hooks.fire_all("session/closed", session, self.unavailable)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii") if data else "="

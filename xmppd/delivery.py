@@ -1,0 +1,67 @@
+"""Delivery: the last step of routing (DESIGN.md "One message, TCP in, WebSocket out").
+
+Local sessions get a direct call. A stanza that cannot be delivered is offered to
+the `message/offline` hook (the offline store) or bounced with an error: never dropped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from xmppcore.errors import StanzaError, error_reply
+from xmppcore.jid import JID
+from xmppcore.stanza import Stanza
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+    from xmppd.sessions import Session
+
+
+def to_session(session: "Session", el: etree._Element) -> bool:
+    return session.send(el)
+
+
+def to_full(server: "Server", jid: JID, el: etree._Element) -> bool:
+    """Deliver to one bound resource of this process; False when it is not here."""
+    session = server.sessions.by_full.get(jid)
+    if session is None or session.is_closed:
+        return False
+    return session.send(el)
+
+
+def bounce(server: "Server", stanza: Stanza, condition: str, text: str | None = None) -> None:
+    """Answer an undeliverable stanza with an error to its sender (RFC 6120 §8.3)."""
+    reply = error_reply(stanza.el, StanzaError(condition, text))
+    if reply is None:
+        return
+    origin = stanza.origin
+    if origin is not None and hasattr(origin, "send") and not getattr(origin, "is_closed", False):
+        origin.send(reply)
+        return
+    if stanza.from_ is not None and stanza.from_.resource is not None:
+        to_full(server, stanza.from_, reply)
+
+
+def deliver_to_resources(server: "Server", sessions: list["Session"], el: etree._Element) -> int:
+    """Write one stanza to several sessions, serializing it once."""
+    data = etree.tostring(el)
+    delivered = 0
+    for session in sessions:
+        if session.send_bytes(data):
+            delivered += 1
+    return delivered
+
+
+def register_core_hooks(server: "Server") -> None:
+    """Routing every server does regardless of modules: IQs to a full JID (RFC 6120 §10.5.4)."""
+
+    def iq_full(stanza: Stanza) -> bool | None:
+        if to_full(server, stanza.to, stanza.el):
+            return True
+        if stanza.type in ("get", "set"):  # RFC 6121 §8.5.3.2.1 / RFC 6120 §10.5.3.2
+            raise StanzaError("service-unavailable")
+        return True  # a result/error for a gone resource is silently dropped
+
+    server.hooks.add("iq/full", iq_full, -100)

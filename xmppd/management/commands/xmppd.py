@@ -1,0 +1,97 @@
+"""`manage.py xmppd`: the whole server in one process and one event loop.
+
+c2s (STARTTLS) and direct-TLS listeners, and the Django site (admin, later BOSH and
+WebSocket) served by Daphne on XMPP_HTTP_PORT. SIGTERM/SIGINT end every session with
+<system-shutdown/> and exit cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+log = logging.getLogger("xmppd")
+
+
+def _raise_fd_limit() -> None:
+    """10 000 connections need more than the usual 1024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _use_uvloop() -> None:
+    if "twisted.internet.reactor" in sys.modules:
+        return
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+class Command(BaseCommand):
+    help = "Run the XMPP server (c2s, direct TLS, HTTP) in one process."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--no-http", action="store_true", help="do not serve HTTP (Daphne)")
+        parser.add_argument("--c2s-port", type=int, default=settings.XMPP_C2S_PORT)
+        parser.add_argument("--tls-port", type=int, default=settings.XMPP_TLS_PORT)
+        parser.add_argument("--http-port", type=int, default=settings.XMPP_HTTP_PORT)
+        parser.add_argument("--bind", default=settings.XMPP_BIND)
+        parser.add_argument("--no-uvloop", action="store_true")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        _raise_fd_limit()
+        if not opts["no_uvloop"]:
+            _use_uvloop()
+        from daphne.server import Server as Daphne
+        from twisted.internet import defer, reactor
+
+        from xmppd.runner import Ports, Runner
+        from xmppd.server import get_server
+        from django.utils.module_loading import import_string
+
+        application = import_string(settings.ASGI_APPLICATION)
+
+        server = get_server()
+        runner = Runner(server, application, host=opts["bind"],
+                        ports=Ports(opts["c2s_port"], opts["tls_port"]),
+                        cert=settings.XMPP_TLS_CERT, key=settings.XMPP_TLS_KEY)
+        loop = reactor._asyncioEventloop  # Daphne's reactor runs on this asyncio loop
+
+        def started() -> None:
+            task = loop.create_task(runner.start())
+            task.add_done_callback(lambda t: self._report(t, opts))
+
+        def stopping() -> Any:
+            return defer.Deferred.fromFuture(loop.create_task(runner.stop("system-shutdown")))
+
+        reactor.addSystemEventTrigger("before", "shutdown", stopping)
+        endpoints = [] if opts["no_http"] else [f"tcp:port={opts['http_port']}:interface={opts['bind']}"]
+        Daphne(application=application, endpoints=endpoints, ready_callable=started,
+               signal_handlers=True, verbosity=0).run()
+
+    def _report(self, task: asyncio.Task, opts: dict) -> None:
+        if task.exception() is not None:
+            log.error("could not start: %s", task.exception())
+            from twisted.internet import reactor
+
+            reactor.stop()
+            return
+        ports = task.result()
+        self.stdout.write(
+            f"xmppd: c2s on {opts['bind']}:{ports.c2s} (STARTTLS), direct TLS on {opts['bind']}:{ports.direct_tls}, "
+            f"HTTP on {opts['bind']}:{opts['http_port']}; domains: {', '.join(settings.XMPP_DOMAINS)}\n"
+            f"Log in with any XMPP client as user@{settings.XMPP_DOMAINS[0]} on {opts['bind']}:{ports.c2s} "
+            "(the certificate is self-signed: accept it once).\n"
+            f"Add a user:  .venv/bin/python manage.py adduser alice@{settings.XMPP_DOMAINS[0]}\n"
+            f"Web admin:   http://{opts['bind']}:{opts['http_port']}/admin/ (manage.py createsuperuser)"
+        )
+        self.stdout.flush()

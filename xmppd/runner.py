@@ -1,0 +1,56 @@
+"""Starting and stopping the XMPP listeners of one process (used by `manage.py xmppd` and tests)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from xmppd import tls
+from xmppd.server import Server
+from xmppd.transports.tcp import Listener
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ports:
+    c2s: int = 5222
+    direct_tls: int = 5223
+
+
+@dataclass
+class Runner:
+    server: Server
+    app: Callable[..., Any]
+    host: str = "127.0.0.1"
+    ports: Ports = field(default_factory=Ports)
+    cert: str = ""
+    key: str = ""
+    listeners: list[Listener] = field(default_factory=list)
+    bound: Ports = field(default_factory=Ports)
+
+    async def start(self) -> Ports:
+        cfg = self.server.config
+        cert, key = tls.ensure_certificate(cfg.data_dir, cfg.domains, self.cert, self.key)
+        context = tls.server_context(cert, key)
+        cert_der = tls.certificate_der(cert)
+        c2s = Listener(self.app, context, cert_der, direct_tls=False, rate_limit_bytes=cfg.rate_limit_bytes)
+        direct = Listener(self.app, context, cert_der, direct_tls=True, rate_limit_bytes=cfg.rate_limit_bytes)
+        self.bound = Ports(await c2s.start(self.host, self.ports.c2s),
+                           await direct.start(self.host, self.ports.direct_tls))
+        self.listeners = [c2s, direct]
+        await self.server.hooks.fire_all("server/started", self.server)
+        log.info("c2s on %s:%d, direct TLS on %s:%d", self.host, self.bound.c2s, self.host, self.bound.direct_tls)
+        return self.bound
+
+    async def stop(self, condition: str | None = "system-shutdown") -> None:
+        """Stop accepting, end every session with `condition` (RFC 6120 §4.9.3.21), close."""
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        for session in self.server.sessions.all():
+            session.closer(condition)
+        await self.server.hooks.fire_all("server/stopping", self.server)
+        for listener in self.listeners:
+            await listener.stop()

@@ -1,0 +1,108 @@
+"""The process-wide server object: configuration snapshot, hooks, modules, sessions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lxml import etree
+
+from xmppd.hooks import HookBus
+from xmppd.modules import Identity, Module, load_modules
+from xmppd.sessions import SessionTable
+
+
+@dataclass
+class Config:
+    """What the runtime needs from settings, read once (tests override fields)."""
+
+    domains: list[str] = field(default_factory=lambda: ["localhost"])
+    require_tls: bool = True
+    allow_registration: bool = False
+    max_stanza_size: int = 262144
+    max_depth: int = 64
+    admins: list[str] = field(default_factory=list)
+    scram_iterations: int = 4096
+    offline_quota: int = 1000
+    ping_interval: float = 300.0
+    ping_timeout: float = 60.0
+    auth_failure_delay_max: float = 5.0
+    rate_limit_bytes: int = 1024 * 1024
+    data_dir: str = "var"
+
+    @classmethod
+    def from_settings(cls) -> "Config":
+        from django.conf import settings as s
+
+        return cls(
+            domains=[d.lower() for d in s.XMPP_DOMAINS], require_tls=s.XMPP_REQUIRE_TLS,
+            allow_registration=s.XMPP_ALLOW_REGISTRATION, max_stanza_size=s.XMPP_MAX_STANZA_SIZE,
+            max_depth=s.XMPP_MAX_DEPTH, admins=list(s.XMPP_ADMINS),
+            scram_iterations=s.XMPP_SCRAM_ITERATIONS, offline_quota=s.XMPP_OFFLINE_QUOTA,
+            ping_interval=s.XMPP_PING_INTERVAL, ping_timeout=s.XMPP_PING_TIMEOUT,
+            auth_failure_delay_max=s.XMPP_AUTH_FAILURE_DELAY_MAX,
+            rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
+        )
+
+
+class Server:
+    """Everything shared by the sessions of one process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hooks = HookBus()
+        self.sessions = SessionTable()
+        self.features: list[str] = []
+        self.identities: list[Identity] = [Identity("server", "im", "xmppsite")]
+        self.stream_features: list[Callable[[Any], etree._Element | None]] = []
+        self.nonza_handlers: dict[str, Callable[..., Any]] = {}
+        self.preauth_namespaces: set[str] = set()  # XEP-0077 §3: iq namespaces allowed before auth
+        self.modules: list[Module] = []
+        self.started_at = time.time()
+        self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
+        self._domains = frozenset(config.domains)
+        from xmppd.delivery import register_core_hooks
+
+        register_core_hooks(self)
+
+    def is_local_domain(self, domain: str) -> bool:
+        return domain in self._domains
+
+    def set_domains(self, domains: list[str]) -> None:
+        self.config.domains = list(domains)
+        self._domains = frozenset(domains)
+
+    def module(self, name: str, **meta: Any) -> Module:
+        mod = Module(self, name, **meta)
+        self.modules.append(mod)
+        return mod
+
+    def load(self, paths: list[str]) -> None:
+        load_modules(self, paths)
+
+
+_server: Server | None = None
+
+
+def get_server() -> Server:
+    """The process's server, built from settings on first use."""
+    global _server
+    if _server is None:
+        from django.conf import settings
+
+        server = Server(Config.from_settings())
+        server.load(list(settings.XMPP_MODULES))
+        _server = server
+    return _server
+
+
+def reset_server(config: Config | None = None, modules: list[str] | None = None) -> Server:
+    """A fresh server (tests; `xmppd` startup)."""
+    global _server
+    from django.conf import settings
+
+    server = Server(config or Config.from_settings())
+    server.load(list(modules if modules is not None else settings.XMPP_MODULES))
+    _server = server
+    return server

@@ -1,0 +1,183 @@
+"""A small ASGI server for raw XMPP TCP connections (c2s on 5222, direct TLS on 5223).
+
+Each accepted connection runs the ASGI application with a scope of type `xmpp`; the
+connection object itself is put in scope["extensions"]["xmpp.transport"] so that the
+consumer can write without a round trip through an ASGI queue (the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from typing import Any, Callable
+
+from xmppd import tls
+
+log = logging.getLogger(__name__)
+READ_QUEUE_HIGH = 64  # chunks buffered before we stop reading (back-pressure)
+
+
+class XMPPConnection(asyncio.Protocol):
+    """One TCP connection: an asyncio protocol and the driver's `Transport`."""
+
+    def __init__(self, listener: "Listener") -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.kind = "tls" if listener.direct_tls else "tcp"
+        self.is_secure = listener.direct_tls
+        self.can_starttls = listener.ssl_context is not None and not listener.direct_tls
+        self.channel_bindings: dict[str, bytes] = {}
+        self.channel_name: str | None = None
+        self.peer = ""
+        self._queue: deque[dict] = deque()
+        self._waiter: asyncio.Future | None = None
+        self._paused = False
+        self._closing = False
+        self._rate = listener.rate_limit_bytes
+        self._tokens = float(self._rate)
+        self._last = time.monotonic()
+        self._task: asyncio.Task | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else ""
+        if self.is_secure:
+            self._set_bindings()
+        self.listener.connections.add(self)
+        scope = {
+            "type": "xmpp", "asgi": {"version": "3.0"}, "client": peer, "transport": self.kind,
+            "server": transport.get_extra_info("sockname"), "tls": self.is_secure,
+            "extensions": {"xmpp.transport": self},
+        }
+        self._task = asyncio.get_running_loop().create_task(self._run(scope))
+
+    async def _run(self, scope: dict) -> None:
+        try:
+            await self.listener.app(scope, self._receive, self._send)
+        except Exception:
+            log.exception("xmpp application failed")
+        finally:
+            self.close()
+            self.listener.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._push({"type": "xmpp.receive", "bytes": data})
+        if self._rate:
+            self._throttle(len(data))
+        if len(self._queue) > READ_QUEUE_HIGH and not self._paused:
+            self._pause()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._push({"type": "xmpp.disconnect"})
+
+    def pause_writing(self) -> None:  # the peer reads slower than we write; fine, buffered
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- rate limit: a token bucket in bytes per second (DESIGN: "stanza size and rate limits")
+    def _throttle(self, n: int) -> None:
+        now = time.monotonic()
+        self._tokens = min(float(self._rate), self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        self._tokens -= n
+        if self._tokens < 0 and not self._paused:
+            self._pause()
+            asyncio.get_running_loop().call_later(-self._tokens / self._rate, self._resume)
+
+    def _pause(self) -> None:
+        if self.transport is not None and not self._closing:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused and self.transport is not None and not self._closing:
+            self._paused = False
+            self.transport.resume_reading()
+
+    # -- ASGI side ----------------------------------------------------------------
+    def _push(self, message: dict) -> None:
+        self._queue.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _receive(self) -> dict:
+        while not self._queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        message = self._queue.popleft()
+        if self._paused and len(self._queue) < READ_QUEUE_HIGH // 2 and self._tokens >= 0:
+            self._resume()
+        return message
+
+    async def _send(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "xmpp.send":
+            self.write(message["bytes"])
+        elif kind == "xmpp.close":
+            self.close()
+
+    # -- the driver's Transport -------------------------------------------------------
+    def write(self, data: bytes) -> bool:
+        transport = self.transport
+        if self._closing or transport is None or transport.is_closing():
+            return False
+        transport.write(data)
+        return True
+
+    async def start_tls(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.transport is not None and self.listener.ssl_context is not None
+        self.transport = await loop.start_tls(self.transport, self, self.listener.ssl_context,
+                                              server_side=True, ssl_handshake_timeout=30)
+        self.is_secure = True
+        self.kind = "tcp+tls"
+        self._set_bindings()
+
+    def _set_bindings(self) -> None:
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is not None:
+            self.channel_bindings = tls.channel_bindings(ssl_object, self.listener.cert_der)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self._closing = True
+
+
+class Listener:
+    """One listening socket (c2s with STARTTLS, or direct TLS per XEP-0368)."""
+
+    def __init__(self, app: Callable[..., Any], ssl_context: ssl.SSLContext | None,
+                 cert_der: bytes = b"", direct_tls: bool = False, rate_limit_bytes: int = 0) -> None:
+        self.app = app
+        self.ssl_context = ssl_context
+        self.cert_der = cert_der
+        self.direct_tls = direct_tls
+        self.rate_limit_bytes = rate_limit_bytes
+        self.connections: set[XMPPConnection] = set()
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: XMPPConnection(self), host, port, backlog=4096,
+            ssl=self.ssl_context if self.direct_tls else None, reuse_address=True,
+        )
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.close()
+
