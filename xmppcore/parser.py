@@ -70,7 +70,7 @@ class StreamParser:
             events = self._collect()
         except etree.XMLSyntaxError as exc:
             raise StreamError("not-well-formed", _syntax_text(exc)) from None
-        if self._depth > 0:
+        if self._depth > 1:  # inside a stanza (depth 1 is the stream element)
             self._pending += len(data)
             # §13.12: a stanza bigger than our limit is a policy violation.
             if self._pending > self._max_size:
