@@ -1,0 +1,254 @@
+"""Accounts: the only functions that write `Account` rows, and the readers the server uses.
+
+Every caller — the XMPP module (`accounts.xmpp`), the Django admin, the management
+commands — goes through these. They are synchronous ORM code; async callers wrap them
+in `xmppd.storage.db`. Usernames are normalized with the RFC 7622 §3.3 localpart rules
+(`xmppcore.jid`), so `Alice` and `alice` are one account.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from accounts.signals import account_created, account_deleted
+from xmppcore.jid import JID, InvalidJID
+from xmppcore.sasl import ScramCredentials, check_password, make_scram_credentials
+
+log = logging.getLogger(__name__)
+
+# RFC 5802 (SCRAM-SHA-1) and RFC 7677 (SCRAM-SHA-256): the hashes we keep credentials for,
+# and the model field prefix of each.
+HASHES: dict[str, str] = {"SHA-1": "sha1", "SHA-256": "sha256"}
+# XEP-0012 §4 stores a status text; keep a bound so a client cannot grow the row without limit.
+MAX_STATUS_LENGTH = 1024
+
+
+class AccountError(Exception):
+    """Base class: an account operation that cannot be done, with a message for humans."""
+
+
+class InvalidAccountJID(AccountError):
+    """The username or domain is not a valid bare JID under RFC 7622."""
+
+
+class AccountExists(AccountError):
+    """An account with that username already exists on that domain."""
+
+
+class AccountNotFound(AccountError):
+    """No account with that username on that domain."""
+
+
+class InvalidPassword(AccountError):
+    """The password is empty or not acceptable to SCRAM (RFC 5802 §5.1 SASLprep)."""
+
+
+# -- naming ---------------------------------------------------------------------------
+
+def parse_account_jid(jid_or_user: str, domain: str | None = None) -> JID:
+    """The bare JID `jid_or_user` names: `user@domain`, or a localpart plus `domain`.
+
+    Raises InvalidAccountJID when the result is not a bare JID with a localpart, or when
+    both a full `user@domain` and a different `domain` are given.
+    """
+    if not jid_or_user:
+        raise InvalidAccountJID("a username is required")
+    text = jid_or_user if "@" in jid_or_user or domain is None else f"{jid_or_user}@{domain}"
+    try:
+        jid = JID.parse(text)
+    except InvalidJID as exc:
+        raise InvalidAccountJID(f"invalid JID {text!r}: {exc}") from None
+    if jid.local is None:
+        raise InvalidAccountJID(f"{text!r} has no username (expected user@domain)")
+    if jid.resource is not None:
+        raise InvalidAccountJID(f"{text!r} has a resource; an account is a bare JID")
+    if domain is not None and "@" in jid_or_user and jid.domain != _normalize_domain(domain):
+        raise InvalidAccountJID(f"{jid_or_user!r} is not on domain {domain!r}")
+    return jid
+
+
+def _normalize_domain(domain: str) -> str:
+    try:
+        return JID.parse(domain).domain
+    except InvalidJID as exc:
+        raise InvalidAccountJID(f"invalid domain {domain!r}: {exc}") from None
+
+
+def _lookup(username: str, domain: str) -> JID | None:
+    """Readers' normalization: an invalid name simply has no account."""
+    try:
+        return parse_account_jid(username, domain)
+    except InvalidAccountJID:
+        return None
+
+
+def _get(jid: JID) -> Account:
+    try:
+        return Account.objects.get(username=jid.local, domain=jid.domain)
+    except Account.DoesNotExist:
+        raise AccountNotFound(f"no account {jid}") from None
+
+
+# -- credentials ----------------------------------------------------------------------
+
+def _scram_fields(password: str) -> dict[str, object]:
+    """Model field values for fresh, independently salted SCRAM credentials of every hash."""
+    if not isinstance(password, str) or password == "":
+        raise InvalidPassword("the password may not be empty")
+    iterations = int(settings.XMPP_SCRAM_ITERATIONS)
+    fields: dict[str, object] = {}
+    for hash_name, prefix in HASHES.items():
+        try:
+            creds = make_scram_credentials(password, hash_name, iterations=iterations)
+        except ValueError as exc:  # SASLprep rejected it (prohibited or unassigned characters)
+            raise InvalidPassword(f"the password is not acceptable: {exc}") from None
+        fields[f"{prefix}_salt"] = creds.salt
+        fields[f"{prefix}_iterations"] = creds.iterations
+        fields[f"{prefix}_stored_key"] = creds.stored_key
+        fields[f"{prefix}_server_key"] = creds.server_key
+    return fields
+
+
+def _credentials_of(account: Account) -> dict[str, ScramCredentials]:
+    out: dict[str, ScramCredentials] = {}
+    for hash_name, prefix in HASHES.items():
+        out[hash_name] = ScramCredentials(
+            salt=bytes(getattr(account, f"{prefix}_salt")),
+            iterations=getattr(account, f"{prefix}_iterations"),
+            stored_key=bytes(getattr(account, f"{prefix}_stored_key")),
+            server_key=bytes(getattr(account, f"{prefix}_server_key")),
+        )
+    return out
+
+
+# -- writers --------------------------------------------------------------------------
+
+def do_create_account(jid_or_user: str, domain: str | None, password: str) -> Account:
+    """Create `user@domain` with SCRAM-SHA-1 and SCRAM-SHA-256 credentials for `password`.
+
+    Raises InvalidAccountJID, InvalidPassword, or AccountExists (also when another
+    request created it concurrently: the unique constraint decides).
+    """
+    jid = parse_account_jid(jid_or_user, domain)
+    fields = _scram_fields(password)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                account = Account.objects.create(username=jid.local, domain=jid.domain, **fields)
+        except IntegrityError:
+            raise AccountExists(f"the account {jid} already exists") from None
+        account_created.send(sender=Account, account=account)
+    log.info("account created: %s", jid)
+    return account
+
+
+def do_set_password(jid_or_user: str, domain: str | None, password: str) -> None:
+    """Replace the account's credentials with fresh salts for `password`."""
+    jid = parse_account_jid(jid_or_user, domain)
+    fields = _scram_fields(password)
+    if not Account.objects.filter(username=jid.local, domain=jid.domain).update(**fields):
+        raise AccountNotFound(f"no account {jid}")
+    log.info("password changed: %s", jid)
+
+
+def do_delete_account(jid_or_user: str, domain: str | None = None) -> None:
+    """Delete the account; `account_deleted` lets other apps drop their rows in the same commit."""
+    jid = parse_account_jid(jid_or_user, domain)
+    with transaction.atomic():
+        _get(jid).delete()
+        account_deleted.send(sender=Account, username=jid.local, domain=jid.domain)
+    log.info("account deleted: %s", jid)
+
+
+def do_set_active(jid_or_user: str, domain: str | None, active: bool) -> None:
+    """Enable or disable the account; a disabled account has no credentials to log in with."""
+    jid = parse_account_jid(jid_or_user, domain)
+    if not Account.objects.filter(username=jid.local, domain=jid.domain).update(is_active=active):
+        raise AccountNotFound(f"no account {jid}")
+    log.info("account %s: %s", "enabled" if active else "disabled", jid)
+
+
+def do_record_logout(username: str, domain: str, status: str | None) -> bool:
+    """XEP-0012 §4: remember when the user last logged out, and their last status text.
+
+    Returns False (and does nothing) when the account no longer exists — e.g. the
+    session closing is the one that just cancelled its registration.
+    """
+    jid = _lookup(username, domain)
+    if jid is None:
+        return False
+    text = (status or "")[:MAX_STATUS_LENGTH]
+    updated = Account.objects.filter(username=jid.local, domain=jid.domain).update(
+        last_logout_at=timezone.now(), last_status=text)
+    return bool(updated)
+
+
+# -- readers --------------------------------------------------------------------------
+
+def get_account(username: str, domain: str) -> Account | None:
+    """The account, enabled or not, or None."""
+    jid = _lookup(username, domain)
+    if jid is None:
+        return None
+    return Account.objects.filter(username=jid.local, domain=jid.domain).first()
+
+
+def get_credentials(username: str, domain: str) -> dict[str, ScramCredentials]:
+    """SCRAM credentials by hash name ("SHA-1", "SHA-256"); {} when missing or disabled."""
+    account = get_account(username, domain)
+    if account is None or not account.is_active:
+        return {}
+    return _credentials_of(account)
+
+
+def check_account_password(username: str, domain: str, password: str) -> bool:
+    """True when the account exists, is enabled, and `password` is its password (PLAIN).
+
+    A missing account still costs one key derivation, so timing does not tell which
+    usernames exist.
+    """
+    creds = get_credentials(username, domain).get("SHA-256")
+    if creds is None:
+        _burn_derivation(password)
+        return False
+    return check_password(password, creds, "SHA-256")
+
+
+def _burn_derivation(password: str) -> None:
+    try:
+        make_scram_credentials(password or "x", "SHA-256",
+                               iterations=int(settings.XMPP_SCRAM_ITERATIONS))
+    except ValueError:
+        pass
+
+
+def account_exists(username: str, domain: str) -> bool:
+    """True when the account exists, whether enabled or not (its JID is taken either way)."""
+    jid = _lookup(username, domain)
+    if jid is None:
+        return False
+    return Account.objects.filter(username=jid.local, domain=jid.domain).exists()
+
+
+def get_last_logout(username: str, domain: str) -> tuple[datetime | None, str] | None:
+    """XEP-0012 §4: (last logout time or None if never, last status text), or None if no account."""
+    jid = _lookup(username, domain)
+    if jid is None:
+        return None
+    row = (Account.objects.filter(username=jid.local, domain=jid.domain)
+           .values_list("last_logout_at", "last_status").first())
+    return None if row is None else (row[0], row[1])
+
+
+def list_accounts(domain: str | None = None) -> list[Account]:
+    """Every account, or those of `domain`, ordered by domain then username."""
+    qs = Account.objects.all()
+    if domain is not None:
+        qs = qs.filter(domain=_normalize_domain(domain))
+    return list(qs.order_by("domain", "username"))
