@@ -39,7 +39,10 @@ async def connect(srv: RunningServer, jid: str, password: str = "secret", *, tls
     failed = asyncio.get_running_loop().create_future()
     client.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
     client.add_event_handler("failed_auth", lambda _: failed.done() or failed.set_result("failed_auth"))
-    client.connect((srv.host, srv.port), force_starttls=tls, disable_starttls=not tls)
+    client.enable_direct_tls = False
+    client.enable_starttls = tls
+    client.enable_plaintext = not tls
+    client.connect(srv.host, srv.port)
     srv.clients.append(client)
     done, _ = await asyncio.wait([started, failed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     if started not in done:

@@ -65,9 +65,11 @@ class StreamParser:
         if self._closed or not data:
             return []
         self._check_restricted(data)
+        # A whole oversized stanza can arrive in one chunk; only then is measuring worth it.
+        measure = self._pending + len(data) > self._max_size
         try:
             self._parser.feed(data)
-            events = self._collect()
+            events = self._collect(measure)
         except etree.XMLSyntaxError as exc:
             raise StreamError("not-well-formed", _syntax_text(exc)) from None
         if self._depth > 1:  # inside a stanza (depth 1 is the stream element)
@@ -81,7 +83,7 @@ class StreamParser:
             self._root.text = None  # whitespace keepalives between stanzas
         return events
 
-    def _collect(self) -> list[ParseEvent]:
+    def _collect(self, measure: bool = False) -> list[ParseEvent]:
         out: list[ParseEvent] = []
         for kind, el in self._parser.read_events():
             if kind == "start":
@@ -96,6 +98,8 @@ class StreamParser:
                 if self._depth == 1:
                     self._root.remove(el)  # detach: memory stays flat over a long stream
                     el.tail = None
+                    if measure and len(etree.tostring(el)) > self._max_size:
+                        raise StreamError("policy-violation", "stanza too large")
                     out.append(Element(el))
                 elif self._depth == 0:
                     self._closed = True

@@ -12,7 +12,8 @@ from lxml import etree
 
 from xmppcore.errors import StanzaError, error_reply
 from xmppcore.jid import JID
-from xmppcore.stanza import Stanza
+from xmppcore import ns
+from xmppcore.stanza import Stanza, iq_result
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -65,3 +66,10 @@ def register_core_hooks(server: "Server") -> None:
         return True  # a result/error for a gone resource is silently dropped
 
     server.hooks.add("iq/full", iq_full, -100)
+
+    def legacy_session(stanza: Stanza) -> etree._Element:
+        # RFC 6121 (errata) / RFC 3921 §3: <session/> after binding is a no-op answered with a result.
+        return iq_result(stanza)
+
+    for scope in ("self", "host"):
+        server.hooks.add(f"iq-set/{scope}/{ns.SESSION}:session", legacy_session)

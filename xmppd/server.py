@@ -65,6 +65,18 @@ class Server:
         from xmppd.delivery import register_core_hooks
 
         register_core_hooks(self)
+        self._describe_core()
+
+    def _describe_core(self) -> None:
+        """Metadata for what the runtime itself implements (for `xep_report`)."""
+        self.module("core", xep="RFC 6120", title="XMPP Core: streams, STARTTLS, SASL, binding, stanzas",
+                    version="RFC 6120")
+        self.module("jid", xep="RFC 7622", title="JID format (PRECIS)", version="RFC 7622")
+        self.module("escaping", xep="XEP-0106", title="JID Escaping", version="1.1")
+        self.module("directtls", xep="XEP-0368", title="SRV records for XMPP over TLS (direct TLS port)",
+                    version="1.1.0")
+        self.module("sasl-cb", xep="XEP-0440", title="SASL Channel-Binding Type Capability",
+                    version="0.4.0")
 
     def is_local_domain(self, domain: str) -> bool:
         return domain in self._domains

@@ -132,7 +132,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(XMPP_DATA_DIR / "test.sqlite3")}
+    # A file (not :memory:) so the server's DB thread and the tests share it; one per
+    # process so that concurrent test runs on one machine do not trample each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(XMPP_DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -109,6 +109,11 @@ def test_size_limit_is_policy_violation() -> None:
     assert error_of(m, b"a" * 600) == "policy-violation"
 
 
+def test_whole_oversized_stanza_in_one_chunk_is_policy_violation() -> None:
+    m = authed(max_stanza_size=1000)
+    assert error_of(m, b"<message><body>" + b"a" * 2000 + b"</body></message>") == "policy-violation"
+
+
 def test_many_small_stanzas_in_one_chunk_are_not_a_size_violation() -> None:
     m = authed(max_stanza_size=1000)
     events = m.receive(b"<message><body>hello</body></message>" * 100)

@@ -1,0 +1,188 @@
+"""Login, binding and routing with a real client (slixmpp) over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+
+import pytest
+from slixmpp.exceptions import IqError
+
+from xmppcore.jid import JID
+from tests.clients import RawClient, connect, header, stream_error_condition
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_plain_login_without_tls_when_allowed(xmpp) -> None:
+    jid = await xmpp.add_user("alice")
+    client = await connect(xmpp, jid)
+    assert str(client.boundjid.bare) == "alice@localhost"
+    assert client.boundjid.resource
+
+
+async def test_tls_is_required_by_default(make_server) -> None:
+    srv = await make_server(require_tls=True)
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    assert re.search(rb"<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"><required/></starttls>", features)
+    assert b"<mechanisms" not in features  # no SASL before TLS when TLS is required
+    raw.take()
+    token = base64.b64encode(b"\0alice\0secret").decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    data = await raw.read_until(rb"</failure>")
+    assert b"<encryption-required/>" in data
+
+
+async def test_starttls_then_scram_login_with_slixmpp(make_server) -> None:
+    srv = await make_server(require_tls=True)
+    jid = await srv.add_user("alice")
+    client = await connect(srv, jid, tls=True)
+    assert client.is_secure if hasattr(client, "is_secure") else True
+    assert str(client.boundjid.bare) == jid
+
+
+async def test_starttls_features_after_upgrade_offer_scram_plus(make_server) -> None:
+    srv = await make_server(require_tls=True)
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    raw.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    await raw.read_until(rb"<proceed[^>]*/>")
+    raw.take()
+    await raw.starttls()
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    mechs = re.findall(rb"<mechanism>([^<]+)</mechanism>", features)
+    assert b"SCRAM-SHA-256" in mechs and b"SCRAM-SHA-1" in mechs and b"PLAIN" in mechs
+    assert b"SCRAM-SHA-256-PLUS" in mechs
+    assert b"<starttls" not in features
+
+
+async def test_direct_tls_port(make_server) -> None:
+    srv = await make_server(require_tls=True)
+    raw = await RawClient.open(srv.host, srv.tls_port, tls=True)
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    assert b"SCRAM-SHA-1" in features and b"<starttls" not in features
+
+
+async def test_wrong_password_fails_then_right_password_works(xmpp) -> None:
+    await xmpp.add_user("alice", "right")
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    for _ in range(3):
+        raw.take()
+        token = base64.b64encode(b"\0alice\0wrong").decode()
+        raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+        data = await raw.read_until(rb"</failure>")
+        assert b"<not-authorized/>" in data
+    raw.take()
+    token = base64.b64encode(b"\0alice\0right").decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    assert b"<success" in await raw.read_until(rb"<success")
+
+
+async def test_unknown_mechanism(xmpp) -> None:
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-NOPE'/>")
+    assert b"<invalid-mechanism/>" in await raw.read_until(rb"</failure>")
+
+
+async def test_message_between_two_clients_is_stamped(xmpp) -> None:
+    a = await connect(xmpp, await xmpp.add_user("alice"), resource="phone")
+    b = await connect(xmpp, await xmpp.add_user("bob"), resource="pc")
+    await asyncio.sleep(0.1)
+    a.send_message(mto="bob@localhost", mbody="hello bob", mtype="chat")
+    msg = await b.next_message()
+    assert msg["body"] == "hello bob"
+    assert str(msg["from"]) == "alice@localhost/phone"  # RFC 6120 §8.1.2.1: stamped by the server
+    assert msg.xml.get("to") == "bob@localhost"
+
+
+async def test_message_to_unknown_user_bounces_service_unavailable(xmpp) -> None:
+    a = await connect(xmpp, await xmpp.add_user("alice"))
+    a.send_message(mto="nobody@localhost", mbody="anyone?", mtype="chat")
+    err = await a.next_message()
+    assert err["type"] == "error"
+    assert err["error"]["condition"] == "service-unavailable"
+    assert str(err["from"]) == "nobody@localhost"
+
+
+async def test_message_with_malformed_to_is_jid_malformed(xmpp) -> None:
+    raw = RawClient
+    await xmpp.add_user("alice")
+    r = await raw.open(xmpp.host, xmpp.port)
+    r.send(header())
+    await r.read_until(rb"</stream:features>")
+    r.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+           + base64.b64encode(b"\0alice\0secret").decode() + "</auth>")
+    await r.read_until(rb"<success")
+    r.send(header())
+    await r.read_until(rb"</stream:features>")
+    r.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+    await r.read_until(rb"</iq>")
+    r.take()
+    r.send("<message to='a@b@c' id='m1'><body>x</body></message>")
+    data = await r.read_until(rb"</message>")
+    assert b"type=\"error\"" in data and b"<jid-malformed xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>" in data
+
+
+async def test_iq_to_unavailable_resource_is_service_unavailable(xmpp) -> None:
+    a = await connect(xmpp, await xmpp.add_user("alice"))
+    await xmpp.add_user("bob")
+    iq = a.make_iq_get(queryxmlns="jabber:iq:version", ito="bob@localhost/gone")
+    with pytest.raises(IqError) as info:
+        await iq.send(timeout=5)
+    assert info.value.iq["error"]["condition"] == "service-unavailable"
+
+
+async def test_conflicting_resource_new_session_wins(xmpp) -> None:
+    jid = await xmpp.add_user("alice")
+    first = await connect(xmpp, jid, resource="same")
+    disconnected = asyncio.get_running_loop().create_future()
+    errors: list[str] = []
+    first.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
+    first.add_event_handler("disconnected", lambda _: disconnected.done() or disconnected.set_result(True))
+    second = await connect(xmpp, jid, resource="same")
+    await asyncio.wait_for(disconnected, 5)
+    assert errors == ["conflict"]
+    assert str(second.boundjid) == "alice@localhost/same"
+    assert len(xmpp.server.sessions.resources(JID.parse(jid))) == 1
+
+
+async def test_server_generates_a_resource(xmpp) -> None:
+    await xmpp.add_user("alice")
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+             + base64.b64encode(b"\0alice\0secret").decode() + "</auth>")
+    await raw.read_until(rb"<success")
+    raw.take()
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    assert b"<bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\"/>" in features
+    assert b"<optional/>" in features  # RFC 6121 session establishment is optional
+    raw.take()
+    raw.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+    data = await raw.read_until(rb"</iq>")
+    m = re.search(rb"<jid>alice@localhost/([^<]+)</jid>", data)
+    assert m and len(m.group(1)) >= 8
+    raw.take()
+    raw.send("<iq type='set' id='s'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>")
+    data = await raw.read_until(rb"<iq[^>]*/>|</iq>")
+    assert b"type=\"result\"" in data and b"id=\"s\"" in data
+
+
+async def test_stream_error_condition_helper_matches_real_output() -> None:
+    sample = (b"<stream:error xmlns:stream=\"http://etherx.jabber.org/streams\">"
+              b"<conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>")
+    assert stream_error_condition(sample) == "conflict"

@@ -1,0 +1,130 @@
+"""RFC 6120 §4.9 stream errors on the wire: each one is the error element, then
+</stream:stream>, then the server closes the TCP connection."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.clients import RawClient, header, stream_error_condition
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def expect_stream_error(raw: RawClient, condition: str) -> bytes:
+    data = await raw.read_to_eof(timeout=5)
+    assert stream_error_condition(data) == condition, data
+    assert data.rstrip().endswith(b"</stream:stream>"), data
+    return data
+
+
+async def opened(srv) -> RawClient:
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    return raw
+
+
+async def logged_in(srv, user: str = "alice") -> RawClient:
+    await srv.add_user(user, "secret")
+    raw = await opened(srv)
+    token = base64.b64encode(f"\0{user}\0secret".encode()).decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    await raw.read_until(rb"<success")
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>")
+    await raw.read_until(rb"</iq>")
+    raw.take()
+    return raw
+
+
+@pytest.mark.parametrize("head,condition", [
+    (header(to="unknown.example"), "host-unknown"),
+    (header(xmlns="jabber:server"), "invalid-namespace"),
+    (header(version="2.0"), "unsupported-version"),
+    ("<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
+     "xmlns:stream='urn:not-streams'>", "invalid-namespace"),
+    ("<!DOCTYPE foo [<!ENTITY x 'y'>]>" + header(), "restricted-xml"),
+    ("<not xml at all>>", "not-well-formed"),
+])
+async def test_bad_stream_headers(xmpp, head: str, condition: str) -> None:
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    raw.send(head)
+    data = await expect_stream_error(raw, condition)
+    # §4.9.1.2: the server opens its own stream before the error.
+    assert data.startswith(b"<?xml version='1.0'?><stream:stream"), data
+
+
+@pytest.mark.parametrize("payload,condition", [
+    ("<message to='bob@localhost'><body>hi</body></message>", "not-authorized"),
+    ("<message><!-- a comment --></message>", "restricted-xml"),
+    ("<?foo bar?>", "restricted-xml"),
+    ("<message><body>&ent;</body></message>", "restricted-xml"),
+    ("<message></massage>", "not-well-formed"),
+])
+async def test_errors_before_auth(xmpp, payload: str, condition: str) -> None:
+    raw = await opened(xmpp)
+    raw.send(payload)
+    await expect_stream_error(raw, condition)
+
+
+async def test_invalid_utf8_is_not_well_formed(xmpp) -> None:
+    raw = await opened(xmpp)
+    raw.send(b"<message><body>\xc3\x28\xff</body></message>")
+    await expect_stream_error(raw, "not-well-formed")
+
+
+async def test_oversized_stanza_is_policy_violation(make_server) -> None:
+    srv = await make_server(max_stanza_size=10_000)
+    raw = await logged_in(srv)
+    raw.send("<message to='alice@localhost'><body>" + "x" * 20_000 + "</body></message>")
+    await expect_stream_error(raw, "policy-violation")
+
+
+async def test_too_deep_nesting_is_policy_violation(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("<message>" + "<a>" * 200)
+    await expect_stream_error(raw, "policy-violation")
+
+
+async def test_unknown_top_level_element(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("<foo xmlns='urn:example:unknown'/>")
+    await expect_stream_error(raw, "unsupported-stanza-type")
+
+
+async def test_stanza_before_bind_is_not_authorized(xmpp) -> None:
+    await xmpp.add_user("carol", "secret")
+    raw = await opened(xmpp)
+    token = base64.b64encode(b"\0carol\0secret").decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    await raw.read_until(rb"<success")
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    raw.send("<message to='carol@localhost'><body>x</body></message>")
+    await expect_stream_error(raw, "not-authorized")
+
+
+async def test_spoofed_from_is_invalid_from(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("<message from='mallory@localhost/x' to='alice@localhost'><body>x</body></message>")
+    await expect_stream_error(raw, "invalid-from")
+
+
+async def test_closing_handshake(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("</stream:stream>")
+    data = await raw.read_to_eof()
+    assert data.strip() == b"</stream:stream>"
+
+
+async def test_whitespace_keepalive_is_ignored(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("   \n  ")
+    raw.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    data = await raw.read_until(rb"</iq>|<iq[^>]*/>")
+    assert b"id=\"p1\"" in data and b"type=\"result\"" in data
