@@ -5,6 +5,7 @@ Hooks registered (all async; ORM work runs in `xmppd.storage.db`'s thread):
   auth/check-password (username, domain, password) -> bool
   account/exists (username, domain) -> bool
   session/closed (session, unavailable presence element or None): XEP-0012 last logout
+  presence/broadcast (observer, priority 1000): notes the unavailable status for the above
   preauth-iq-{get,set}/jabber:iq:register:query (stanza) -> reply element
   iq-{get,set}/{self,host}/jabber:iq:register:query: registered state, password change,
   cancellation (XEP-0077 §3.1-§3.3)
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from xmppd.server import Server
 
 PREAUTH_NAMESPACES = frozenset({ns.REGISTER})
+_STATUS_KEY = "accounts.last_status"  # in Session.data
 FORM_TYPE = ns.REGISTER
 CHANGE_PASSWORD_FORM_TYPE = f"{ns.REGISTER}:changepassword"
 INSTRUCTIONS = "Choose a username and password for use with this server."
@@ -160,8 +162,26 @@ class Accounts:
     async def session_closed(self, session: Any, presence: Any = None) -> None:
         """XEP-0012 §4: record the logout time and the last unavailable presence's status."""
         bare = session.bare
-        await db(actions.do_record_logout, bare.local, bare.domain, _status_text(presence))
+        if presence is not None:
+            status = _status_text(presence)
+        else:  # the driver did not keep it: use what `observe_presence` saw, if anything
+            status = getattr(session, "data", {}).get(_STATUS_KEY)
+        await db(actions.do_record_logout, bare.local, bare.domain, status)
         return None  # a notification: let every other handler run
+
+    def observe_presence(self, stanza: Stanza) -> None:
+        """Remember the status of the client's broadcast unavailable presence (XEP-0012 §4).
+
+        An observer: it returns None so the presence module still handles the stanza.
+        """
+        data = getattr(stanza.origin, "data", None)
+        if data is None:
+            return None
+        if stanza.type == "unavailable":
+            data[_STATUS_KEY] = _status_text(stanza.el) or ""
+        elif stanza.type is None:
+            data.pop(_STATUS_KEY, None)
+        return None
 
     def stream_feature(self, state: Any) -> etree._Element | None:
         """XEP-0077 §8: advertise registration to unauthenticated clients only, when allowed."""
@@ -298,6 +318,7 @@ def load(server: "Server") -> Module:
     module.hook("auth/check-password", handlers.check_password)
     module.hook("account/exists", handlers.exists)
     module.hook("session/closed", handlers.session_closed)
+    module.hook("presence/broadcast", handlers.observe_presence, priority=1000)
     # Always let register iqs through before authentication: when registration is off they
     # get the service-unavailable §3.1 requires rather than a stream error.
     server.preauth_namespaces.add(ns.REGISTER)

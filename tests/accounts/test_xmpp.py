@@ -136,6 +136,24 @@ class TestAuthHooks:
         assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == ""
 
 
+    async def test_status_observed_when_the_driver_passes_no_presence(self) -> None:
+        server = make_server()
+        await db(actions.do_create_account, "alice", "localhost", "pw")
+        session = Session(JID.parse("alice@localhost/home"), lambda b: True, lambda c: None)
+
+        def broadcast(xml: str) -> Any:
+            el = etree.fromstring(xml)
+            return server.hooks.fire("presence/broadcast", Stanza(el, "presence", None, session.jid, session))
+
+        assert await broadcast("<presence xmlns='jabber:client' type='unavailable'>"
+                               "<status>Back soon</status></presence>") is None
+        await server.hooks.fire_all("session/closed", session, None)
+        assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == "Back soon"
+        await broadcast("<presence xmlns='jabber:client'/>")  # available again: forget it
+        await server.hooks.fire_all("session/closed", session, None)
+        assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == ""
+
+
 class TestPreauthRegistration:
     async def test_get_fields_and_form(self) -> None:
         server = make_server(allow_registration=True)
