@@ -88,6 +88,10 @@ class C2SDriver:
         return self.machine.jid is not None
 
     @property
+    def is_secure(self) -> bool:
+        return self.machine.is_secure
+
+    @property
     def domain(self) -> str | None:
         return self.machine.domain
 
