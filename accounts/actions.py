@@ -189,6 +189,17 @@ def do_record_logout(username: str, domain: str, status: str | None) -> bool:
     return bool(updated)
 
 
+def do_record_logouts(logouts: list[tuple[str, str, datetime, str | None]]) -> int:
+    """Record many logouts in one transaction (one commit for a burst of disconnects)."""
+    updated = 0
+    with transaction.atomic():
+        for username, domain, when, status in logouts:
+            text = (status or "")[:MAX_STATUS_LENGTH]
+            updated += Account.objects.filter(username=username, domain=domain).update(
+                last_logout_at=when, last_status=text)
+    return updated
+
+
 # -- readers --------------------------------------------------------------------------
 
 def get_account(username: str, domain: str) -> Account | None:

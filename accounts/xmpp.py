@@ -14,10 +14,14 @@ and the `<register xmlns='http://jabber.org/features/iq-register'/>` stream feat
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import weakref
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
 from lxml import etree
 
 from accounts import actions
@@ -27,6 +31,8 @@ from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
 from xmppd.storage import db
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from xmppcore.sasl import ScramCredentials
@@ -148,6 +154,10 @@ class Accounts:
         self.server = server
         # §3.1.1: a server MAY refuse a second registration on the same connection.
         self._registered_on: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Logouts waiting to be written: one transaction per burst, not one commit per
+        # disconnect (a commit is the most expensive thing a login/logout cycle does).
+        self._logouts: dict[tuple[str, str], tuple[datetime, str | None]] = {}
+        self._writer: asyncio.Task | None = None
 
     # auth hooks ---------------------------------------------------------------------
     async def credentials(self, username: str, domain: str) -> dict[str, "ScramCredentials"]:
@@ -166,8 +176,27 @@ class Accounts:
             status = _status_text(presence)
         else:  # the driver did not keep it: use what `observe_presence` saw, if anything
             status = getattr(session, "data", {}).get(_STATUS_KEY)
-        await db(actions.do_record_logout, bare.local, bare.domain, status)
+        self._logouts[(bare.local, bare.domain)] = (timezone.now(), status)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_logouts())
         return None  # a notification: let every other handler run
+
+    async def _write_logouts(self) -> None:
+        # While one batch is being written the next one accumulates.
+        while self._logouts:
+            batch, self._logouts = self._logouts, {}
+            rows = [(user, domain, when, status) for (user, domain), (when, status) in batch.items()]
+            try:
+                await db(actions.do_record_logouts, rows)
+            except Exception:
+                log.exception("could not record %d logouts", len(rows))
+
+    async def flush(self, _server: Any = None) -> None:
+        """Write pending logouts now (server shutdown; XEP-0012 readers)."""
+        if self._writer is not None and not self._writer.done():
+            await self._writer
+        if self._logouts:
+            await self._write_logouts()
 
     def observe_presence(self, stanza: Stanza) -> None:
         """Remember the status of the client's broadcast unavailable presence (XEP-0012 §4).
@@ -318,6 +347,8 @@ def load(server: "Server") -> Module:
     module.hook("auth/check-password", handlers.check_password)
     module.hook("account/exists", handlers.exists)
     module.hook("session/closed", handlers.session_closed)
+    module.hook("server/stopping", handlers.flush)
+    module.hook("account/flush-logouts", handlers.flush)
     module.hook("presence/broadcast", handlers.observe_presence, priority=1000)
     # Always let register iqs through before authentication: when registration is off they
     # get the service-unavailable §3.1 requires rather than a stream error.

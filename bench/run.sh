@@ -20,7 +20,9 @@ PIDFILE=$XMPP_DATA_DIR/xmppd.pid
 stop() { [ -f $PIDFILE ] && kill "$(cat $PIDFILE)" 2>/dev/null; for _ in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$PORT " || break; sleep 0.2; done; rm -f $PIDFILE; }
 start() {
   stop; mkdir -p $XMPP_DATA_DIR
-  ( cd "$TOP" && ulimit -n 65536 && nohup taskset -c 0 $PY manage.py xmppd >$XMPP_DATA_DIR/xmppd.log 2>&1 & echo $! >$PIDFILE )
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null
+  (cd "$TOP" && exec taskset -c 0 $PY manage.py xmppd >$XMPP_DATA_DIR/xmppd.log 2>&1) &
+  echo $! >$PIDFILE
   for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$PORT " && return 0; sleep 0.2; done
   echo "server did not start" >&2; cat $XMPP_DATA_DIR/xmppd.log >&2; return 1
 }

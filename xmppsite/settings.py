@@ -125,6 +125,8 @@ ASGI_APPLICATION = "xmppsite.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{XMPP_DATA_DIR / 'xmppsite.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = None  # one persistent connection per thread
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3 connection pool (Django ≥ 5.1).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}

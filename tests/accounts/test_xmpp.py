@@ -129,10 +129,12 @@ class TestAuthHooks:
         presence = etree.fromstring(
             "<presence xmlns='jabber:client' type='unavailable'><status>Off to bed</status></presence>")
         await server.hooks.fire("session/closed", session, presence)
+        await server.hooks.fire_all("account/flush-logouts")
         when, status = await db(actions.get_last_logout, "alice", "localhost")
         assert when is not None and status == "Off to bed"
         assert other == [session], "the handler must not stop the notification"
         await server.hooks.fire_all("session/closed", session, None)
+        await server.hooks.fire_all("account/flush-logouts")
         assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == ""
 
 
@@ -148,9 +150,11 @@ class TestAuthHooks:
         assert await broadcast("<presence xmlns='jabber:client' type='unavailable'>"
                                "<status>Back soon</status></presence>") is None
         await server.hooks.fire_all("session/closed", session, None)
+        await server.hooks.fire_all("account/flush-logouts")
         assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == "Back soon"
         await broadcast("<presence xmlns='jabber:client'/>")  # available again: forget it
         await server.hooks.fire_all("session/closed", session, None)
+        await server.hooks.fire_all("account/flush-logouts")
         assert (await db(actions.get_last_logout, "alice", "localhost"))[1] == ""
 
 

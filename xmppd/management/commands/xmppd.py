@@ -26,14 +26,6 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _use_uvloop() -> None:
-    if "twisted.internet.reactor" in sys.modules:
-        return
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 class Command(BaseCommand):
@@ -45,12 +37,10 @@ class Command(BaseCommand):
         parser.add_argument("--tls-port", type=int, default=settings.XMPP_TLS_PORT)
         parser.add_argument("--http-port", type=int, default=settings.XMPP_HTTP_PORT)
         parser.add_argument("--bind", default=settings.XMPP_BIND)
-        parser.add_argument("--no-uvloop", action="store_true")
+        parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio loop (see manage.py)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         _raise_fd_limit()
-        if not opts["no_uvloop"]:
-            _use_uvloop()
         from daphne.server import Server as Daphne
         from twisted.internet import defer, reactor
 
