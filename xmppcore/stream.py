@@ -197,11 +197,17 @@ class StreamMachine:
     def element_bytes(el: etree._Element) -> bytes:
         return etree.tostring(el)
 
-    def error_bytes(self, error: StreamError, fallback_domain: str | None = None) -> bytes:
-        """The stream error, preceded by a header if none was sent yet (§4.9.1.2), then the close."""
-        head = b"" if self.header_sent else self.open_bytes(self.domain or fallback_domain)
+    def error_frames(self, error: StreamError, fallback_domain: str | None = None) -> list[bytes]:
+        """The stream error, preceded by a header if none was sent yet (§4.9.1.2), then the
+        close: one item per top-level element (a WebSocket sends each as one message)."""
+        frames = [] if self.header_sent else [self.open_bytes(self.domain or fallback_domain)]
         self.closed = True
-        return head + etree.tostring(error.to_element()) + self.framing.close_bytes()
+        frames.append(etree.tostring(error.to_element()))
+        frames.append(self.framing.close_bytes())
+        return frames
+
+    def error_bytes(self, error: StreamError, fallback_domain: str | None = None) -> bytes:
+        return b"".join(self.error_frames(error, fallback_domain))
 
     def close_bytes(self) -> bytes:
         return self.framing.close_bytes()

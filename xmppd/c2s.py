@@ -142,7 +142,9 @@ class C2SDriver:
 
     # -- stream header and features --------------------------------------------
     def _open_stream(self) -> None:
-        self.transport.write(self.machine.open_bytes() + etree.tostring(self._features()))
+        # Two writes: a WebSocket carries each top-level element in its own message (RFC 7395 §3.3.3).
+        self.transport.write(self.machine.open_bytes())
+        self.transport.write(etree.tostring(self._features()))
 
     def _features(self) -> etree._Element:
         feats = etree.Element(ns.q(ns.STREAM, "features"), nsmap={"stream": ns.STREAM})
@@ -184,7 +186,8 @@ class C2SDriver:
     async def _on_starttls(self) -> None:
         if self.machine.is_secure or not self.transport.can_starttls or self.is_authenticated:
             # §5.4.2.2: failure, then close the stream.
-            self.transport.write(etree.tostring(_el(ns.TLS, "failure")) + self.machine.close_bytes())
+            self.transport.write(etree.tostring(_el(ns.TLS, "failure")))
+            self.transport.write(self.machine.close_bytes())
             self._shutdown()
             return
         self.transport.write(etree.tostring(_el(ns.TLS, "proceed")))
@@ -359,7 +362,8 @@ class C2SDriver:
         """Send a stream error (with a header first if needed), then close (§4.9.1)."""
         if self.is_closing:
             return
-        self.transport.write(self.machine.error_bytes(err, self.server.config.domains[0]))
+        for frame in self.machine.error_frames(err, self.server.config.domains[0]):
+            self.transport.write(frame)
         self._shutdown()
 
     def close(self) -> None:
