@@ -39,7 +39,7 @@ class XMPPStreamConsumer(AsyncConsumer):
             self.channel_name = await self.channel_layer.new_channel()
             transport.channel_name = self.channel_name
             layer_task = asyncio.get_running_loop().create_task(self._layer_loop())
-        self.driver = C2SDriver(get_server(), transport)
+        self.driver = C2SDriver(scope["extensions"].get("xmpp.server") or get_server(), transport)
         try:
             while True:
                 message = await receive()
@@ -62,6 +62,11 @@ class XMPPStreamConsumer(AsyncConsumer):
                 await self.dispatch(message)
             except Exception:
                 log.exception("channel-layer message failed")
+
+    async def xmpp_close(self, message: dict) -> None:
+        """Another node ends this session (a conflicting bind there, a kick)."""
+        if self.driver.session is not None:
+            self.driver.session.closer(message.get("condition"))
 
     async def xmpp_route(self, message: dict) -> None:
         """A stanza another process routed to this session (already serialized)."""

@@ -139,6 +139,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(XMPP_DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# With Redis, every xmppd process is a node of one cluster (replicated session table).
+XMPP_CLUSTER = env_bool("XMPP_CLUSTER", bool(REDIS_URL))
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}

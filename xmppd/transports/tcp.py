@@ -52,7 +52,7 @@ class XMPPConnection(asyncio.Protocol):
         scope = {
             "type": "xmpp", "asgi": {"version": "3.0"}, "client": peer, "transport": self.kind,
             "server": transport.get_extra_info("sockname"), "tls": self.is_secure,
-            "extensions": {"xmpp.transport": self},
+            "extensions": {"xmpp.transport": self, "xmpp.server": self.listener.xmpp_server},
         }
         self._task = asyncio.get_running_loop().create_task(self._run(scope))
 
@@ -158,8 +158,10 @@ class Listener:
     """One listening socket (c2s with STARTTLS, or direct TLS per XEP-0368)."""
 
     def __init__(self, app: Callable[..., Any], ssl_context: ssl.SSLContext | None,
-                 cert_der: bytes = b"", direct_tls: bool = False, rate_limit_bytes: int = 0) -> None:
+                 cert_der: bytes = b"", direct_tls: bool = False, rate_limit_bytes: int = 0,
+                 server: Any = None) -> None:
         self.app = app
+        self.xmpp_server = server  # None: the process's server (xmppd.server.get_server)
         self.ssl_context = ssl_context
         self.cert_der = cert_der
         self.direct_tls = direct_tls

@@ -1,0 +1,284 @@
+"""Several server nodes for one domain: a replicated session table over Redis.
+
+Every node keeps, next to its own sessions, a `RemoteSession` for each session bound on
+another node (like ejabberd's replicated session table). Modules therefore route with
+the same local lookups whether a user is here or elsewhere, and the hot path makes no
+Redis query: a remote session's `send` puts the serialized stanza on that session's
+channel-layer channel (DESIGN.md: the bus carries serialized XML between processes).
+
+Replication: a Redis hash holds every bound session (so a starting node can load the
+picture), a pub/sub channel carries changes (up / presence / down), and each node keeps a
+heartbeat key so that the sessions of a node that died are dropped by the others.
+The bus is at-most-once; durability stays in the database (offline store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from xmppcore.jid import JID
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+    from xmppd.sessions import Session
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 5.0
+NODE_TTL_S = 20
+
+
+class RemoteSession:
+    """A session bound on another node, with the interface modules use on `Session`."""
+
+    __slots__ = ("jid", "bare", "priority", "presence", "is_available", "is_interested", "directed",
+                 "roster", "roster_ver", "is_closed", "transport", "channel_name", "node", "data",
+                 "cluster", "ip", "last_activity", "connected_at", "pending_iqs")
+
+    def __init__(self, cluster: "Cluster", jid: JID, node: str, channel: str) -> None:
+        self.cluster = cluster
+        self.jid = jid
+        self.bare = jid.bare
+        self.node = node
+        self.channel_name = channel
+        self.priority = 0
+        self.presence: etree._Element | None = None
+        self.is_available = False
+        self.is_interested = False
+        self.directed: set[JID] = set()
+        self.roster = None
+        self.roster_ver = None
+        self.is_closed = False
+        self.transport = "remote"
+        self.data: dict[str, Any] = {}
+        self.ip = ""
+        self.last_activity = self.connected_at = 0.0
+        self.pending_iqs: dict[str, Any] = {}
+
+    def send(self, el: etree._Element) -> bool:
+        return self.send_bytes(etree.tostring(el))
+
+    def send_bytes(self, data: bytes) -> bool:
+        if self.is_closed:
+            return False
+        self.cluster.send_to_channel(self.channel_name, {"type": "xmpp.route", "xml": data.decode()})
+        return True
+
+    def closer(self, condition: str | None) -> None:
+        self.cluster.send_to_channel(self.channel_name, {"type": "xmpp.close", "condition": condition})
+
+    def __repr__(self) -> str:
+        return f"<RemoteSession {self.jid} on {self.node}>"
+
+
+def _state(session: Any, node: str) -> dict[str, Any]:
+    return {
+        "jid": str(session.jid), "node": node, "channel": session.channel_name,
+        "priority": session.priority, "available": session.is_available,
+        "interested": session.is_interested,
+        "presence": etree.tostring(session.presence).decode() if session.presence is not None else None,
+    }
+
+
+class Cluster:
+    """This node's view of the cluster; `start` it once the event loop runs."""
+
+    def __init__(self, server: "Server", redis_url: str, node: str | None = None,
+                 prefix: str = "xmppsite", layer: Any = None) -> None:
+        self.server = server
+        self.sessions_key = f"{prefix}:sessions"
+        self.events_channel = f"{prefix}:cluster"
+        self.node_key = f"{prefix}:node:{{}}"
+        self.redis_url = redis_url
+        self.node = node or secrets.token_hex(6)
+        self.remote: dict[JID, RemoteSession] = {}
+        self._redis: Any = None
+        self._layer: Any = layer
+        self._tasks: list[asyncio.Task] = []
+        # Both queues keep order: RFC 6120 §10.1 in-order processing between two entities,
+        # and up/presence/down events of one session must not overtake each other.
+        self._events: asyncio.Queue[tuple[str, dict[str, Any], bool]] | None = None
+        self._outboxes: dict[str, list[dict[str, Any]]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        import redis.asyncio as aioredis
+        from channels.layers import get_channel_layer
+
+        self._redis = aioredis.from_url(self.redis_url, decode_responses=True)
+        self._layer = self._layer or get_channel_layer()
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self.events_channel)
+        await self._heartbeat_once()
+        await self._load_snapshot()
+        loop = asyncio.get_running_loop()
+        self._events = asyncio.Queue()
+        self._tasks = [loop.create_task(self._listen(pubsub)), loop.create_task(self._heartbeat()),
+                       loop.create_task(self._publisher())]
+
+    async def stop(self) -> None:
+        if self._events is not None:
+            await asyncio.wait_for(self._events.join(), 5)
+        for task in self._tasks:
+            task.cancel()
+        if self._redis is not None:
+            mine = [full for full, raw in (await self._redis.hgetall(self.sessions_key)).items()
+                    if json.loads(raw).get("node") == self.node]
+            if mine:
+                await self._redis.hdel(self.sessions_key, *mine)
+            await self._redis.delete(self.node_key.format(self.node))
+            await self._redis.aclose()
+            self._redis = None
+
+    # -- local changes → cluster --------------------------------------------------------
+    def session_up(self, session: "Session") -> None:
+        self._queue_event("up", _state(session, self.node), True)
+
+    def session_changed(self, session: "Session") -> None:
+        if not isinstance(session, RemoteSession):
+            self._queue_event("presence", _state(session, self.node), True)
+
+    def session_down(self, session: "Session", *_: Any) -> None:
+        if not isinstance(session, RemoteSession):
+            self._queue_event("down", {"jid": str(session.jid), "node": self.node}, False)
+
+    def roster_changed(self, bare: JID) -> None:
+        """Tell other nodes to drop their cached copy of `bare`'s roster."""
+        self._queue_event("roster", {"bare": str(bare), "node": self.node}, False)
+
+    def _queue_event(self, op: str, state: dict[str, Any], store: bool) -> None:
+        if self._events is not None:
+            self._events.put_nowait((op, state, store))
+
+    async def _publisher(self) -> None:
+        while True:
+            op, state, store = await self._events.get()
+            try:
+                await self._publish(op, state, store)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cluster publish failed")
+            finally:
+                self._events.task_done()
+
+    async def _publish(self, op: str, state: dict[str, Any], store: bool) -> None:
+        if self._redis is None:
+            return
+        if store:
+            await self._redis.hset(self.sessions_key, state["jid"], json.dumps(state))
+        elif op == "down":
+            raw = await self._redis.hget(self.sessions_key, state["jid"])
+            if raw and json.loads(raw).get("node") == self.node:
+                await self._redis.hdel(self.sessions_key, state["jid"])
+        await self._redis.publish(self.events_channel, json.dumps({"op": op, **state}))
+
+    # -- cluster → this node --------------------------------------------------------------
+    async def _load_snapshot(self) -> None:
+        live = await self._live_nodes()
+        for raw in (await self._redis.hgetall(self.sessions_key)).values():
+            state = json.loads(raw)
+            if state["node"] != self.node and state["node"] in live:
+                self._apply_up(state)
+
+    async def _listen(self, pubsub: Any) -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                event = json.loads(message["data"])
+                if event.get("node") != self.node:
+                    await self._apply(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cluster event failed")
+                await asyncio.sleep(0.5)
+
+    async def _apply(self, event: dict[str, Any]) -> None:
+        op = event["op"]
+        if op == "up":
+            self._apply_up(event)
+        elif op == "presence":
+            self._apply_presence(event)
+        elif op == "down":
+            self._drop(JID.parse(event["jid"]))
+        elif op == "roster":
+            await self.server.hooks.fire_all("cluster/roster-changed", JID.parse(event["bare"]))
+
+    def _apply_up(self, state: dict[str, Any]) -> None:
+        jid = JID.parse(state["jid"])
+        local = self.server.sessions.by_full.get(jid)
+        if local is not None and not isinstance(local, RemoteSession):
+            # RFC 6120 §7.7.2.2: the newer session (the one just bound elsewhere) wins.
+            local.closer("conflict")
+        remote = RemoteSession(self, jid, state["node"], state["channel"])
+        self.remote[jid] = remote
+        self.server.sessions.add(remote)
+        self._apply_presence(state)
+
+    def _apply_presence(self, state: dict[str, Any]) -> None:
+        remote = self.remote.get(JID.parse(state["jid"]))
+        if remote is None:
+            return
+        remote.priority = state.get("priority", 0)
+        remote.is_available = bool(state.get("available"))
+        remote.is_interested = bool(state.get("interested"))
+        xml = state.get("presence")
+        remote.presence = etree.fromstring(xml) if xml else None
+
+    def _drop(self, jid: JID) -> None:
+        remote = self.remote.pop(jid, None)
+        if remote is not None:
+            remote.is_closed = True
+            self.server.sessions.remove(remote)
+
+    # -- node liveness ----------------------------------------------------------------------
+    async def _heartbeat_once(self) -> None:
+        await self._redis.set(self.node_key.format(self.node), "1", ex=NODE_TTL_S)
+
+    async def _live_nodes(self) -> set[str]:
+        keys = [key async for key in self._redis.scan_iter(self.node_key.format("*"))]
+        return {key.rsplit(":", 1)[1] for key in keys}
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._heartbeat_once()
+                live = await self._live_nodes()
+                for jid, remote in list(self.remote.items()):
+                    if remote.node not in live:  # that node died: its sessions are gone
+                        self._drop(jid)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cluster heartbeat failed")
+
+    # -- sending ------------------------------------------------------------------------------
+    def send_to_channel(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue for `channel`; one drain task per channel keeps the order."""
+        outbox = self._outboxes.get(channel)
+        if outbox is not None:
+            outbox.append(message)
+            return
+        self._outboxes[channel] = [message]
+        asyncio.get_running_loop().create_task(self._drain(channel))
+
+    async def _drain(self, channel: str) -> None:
+        outbox = self._outboxes[channel]
+        try:
+            while outbox:
+                message = outbox.pop(0)
+                try:
+                    await self._layer.send(channel, message)
+                except Exception as exc:  # at-most-once bus (DESIGN.md); the session is gone
+                    log.info("cluster send to %s failed: %s", channel, exc)
+        finally:
+            del self._outboxes[channel]
