@@ -1,0 +1,166 @@
+"""Rosters: the only functions that write `RosterItem` and `RosterVersion` rows.
+
+Synchronous ORM code: async callers wrap them in `xmppd.storage.db`. Every write returns
+a `Change` — the state before and after (`rosters.states.Outcome`) and the roster
+version after it — from which the running server updates its in-memory copy and sends
+roster pushes (RFC 6121 §2.1.6).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from django.db import transaction
+from django.db.models import F
+
+from rosters import states
+from rosters.items import Item
+from rosters.models import RosterItem, RosterVersion
+from xmppcore.jid import JID
+
+log = logging.getLogger(__name__)
+
+
+class ItemNotFound(Exception):
+    """The contact is not in the user's roster (RFC 6121 §2.5.3)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    outcome: states.Outcome
+    version: int
+
+    @property
+    def item(self) -> Item | None:
+        return self.outcome.after
+
+
+# -- reading ------------------------------------------------------------------------
+
+def _to_item(row: RosterItem) -> Item:
+    return Item(jid=JID.parse(row.jid), name=row.name, subscription=row.subscription, ask=row.ask,
+                pending_in=row.pending_in, approved=row.approved, groups=tuple(row.groups or ()),
+                is_listed=row.is_listed)
+
+
+def _rows(username: str, domain: str) -> Any:
+    return RosterItem.objects.filter(username=username, domain=domain)
+
+
+def load_roster(username: str, domain: str) -> tuple[list[Item], int]:
+    """The whole roster (unlisted pending requests included) and its version, in two queries."""
+    items = [_to_item(row) for row in _rows(username, domain).order_by("id")]
+    return items, get_version(username, domain)
+
+
+def get_version(username: str, domain: str) -> int:
+    row = RosterVersion.objects.filter(username=username, domain=domain).values_list("version", flat=True)
+    return next(iter(row), 0)
+
+
+def get_item(username: str, domain: str, contact: JID | str) -> Item | None:
+    row = _rows(username, domain).filter(jid=str(contact)).first()
+    return None if row is None else _to_item(row)
+
+
+def get_subscription(username: str, domain: str, contact: JID | str) -> str:
+    """'none', 'to', 'from' or 'both' for `contact` in the roster of `username@domain`."""
+    item = get_item(username, domain, contact)
+    return item.subscription if item is not None and item.is_listed else "none"
+
+
+# -- writing ------------------------------------------------------------------------
+
+def _bump(username: str, domain: str) -> int:
+    """§2.6: a new roster version (a counter per user)."""
+    RosterVersion.objects.get_or_create(username=username, domain=domain)
+    RosterVersion.objects.filter(username=username, domain=domain).update(version=F("version") + 1)
+    return get_version(username, domain)
+
+
+def _store(username: str, domain: str, row: RosterItem | None, item: Item | None) -> None:
+    if item is None:
+        if row is not None:
+            row.delete()
+        return
+    row = row or RosterItem(username=username, domain=domain, jid=str(item.jid))
+    row.name, row.subscription, row.ask = item.name, item.subscription, item.ask
+    row.pending_in, row.approved, row.is_listed = item.pending_in, item.approved, item.is_listed
+    row.groups = list(item.groups)
+    row.save()
+
+
+def _transition(username: str, domain: str, contact: JID,
+                rule: Callable[[Item | None], states.Outcome]) -> Change:
+    """Read the item, apply `rule`, write the result, bump the version if the user sees it."""
+    with transaction.atomic():
+        row = _rows(username, domain).select_for_update().filter(jid=str(contact)).first()
+        outcome = rule(None if row is None else _to_item(row))
+        if outcome.after != outcome.before:
+            _store(username, domain, row, outcome.after)
+        version = _bump(username, domain) if outcome.is_visible_change else get_version(username, domain)
+    return Change(outcome, version)
+
+
+def do_set_item(username: str, domain: str, contact: JID | str, name: str = "",
+                groups: Iterable[str] = ()) -> Change:
+    """§2.3 / §2.4: add the contact or change its name and groups; its state is kept.
+
+    A roster set always yields a push (§2.3.2), so the version moves even when nothing did.
+    """
+    jid = JID.parse(str(contact)).bare
+    groups = tuple(groups)
+
+    def rule(before: Item | None) -> states.Outcome:
+        base = before or Item(jid)
+        after = Item(jid, name=name, subscription=base.subscription, ask=base.ask,
+                     pending_in=base.pending_in, approved=base.approved, groups=groups, is_listed=True)
+        return states.Outcome(before, after, forward=False)
+
+    with transaction.atomic():
+        change = _transition(username, domain, jid, rule)
+        if not change.outcome.is_visible_change:
+            change = Change(change.outcome, _bump(username, domain))
+    log.debug("roster of %s@%s: set %s", username, domain, jid)
+    return change
+
+
+def do_remove_item(username: str, domain: str, contact: JID | str) -> Change:
+    """§2.5: delete the item; raises ItemNotFound when the user does not have it."""
+    jid = JID.parse(str(contact)).bare
+
+    def rule(before: Item | None) -> states.Outcome:
+        if before is None or not before.is_listed:
+            raise ItemNotFound(str(jid))
+        return states.Outcome(before, None, forward=False)
+
+    change = _transition(username, domain, jid, rule)
+    log.debug("roster of %s@%s: removed %s", username, domain, jid)
+    return change
+
+
+def do_outbound(username: str, domain: str, contact: JID, kind: str) -> Change:
+    """Appendix A.2: the user sent a subscription stanza of type `kind` to `contact`."""
+    return _transition(username, domain, contact.bare,
+                       lambda before: states.outbound(before, contact.bare, kind))
+
+
+def do_inbound(username: str, domain: str, contact: JID, kind: str, request_xml: str = "") -> Change:
+    """Appendix A.3: a subscription stanza of type `kind` arrived from `contact`."""
+    return _transition(username, domain, contact.bare,
+                       lambda before: states.inbound(before, contact.bare, kind, request_xml))
+
+
+def do_delete_roster(username: str, domain: str) -> int:
+    """Forget the whole roster of `username@domain` (the account is gone); returns the item count."""
+    with transaction.atomic():
+        count, _ = _rows(username, domain).delete()
+        RosterVersion.objects.filter(username=username, domain=domain).delete()
+    return count
+
+
+def on_account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_delete of accounts.Account: runs inside the deleting transaction."""
+    do_delete_roster(instance.username, instance.domain)

@@ -1,0 +1,193 @@
+"""RFC 6121 §2-§4: rosters, presence subscriptions and presence — the app's XMPP face.
+
+Hooks handled:
+  session/bound (session): load the user's roster once, shared by their resources
+  session/closed (session, unavailable element or None): unavailable broadcast (§4.5.2), free
+  iq-get / iq-set self jabber:iq:roster:query: roster get, set, remove (§2.1-§2.5), versioning (§2.6)
+  iq-get / iq-set bare jabber:iq:roster:query: another user's roster: forbidden (§2.3.3)
+  presence/broadcast, presence/bare, presence/full, presence/host: §3 and §4
+  route/remote (priority 100): outbound subscription processing and directed-presence
+    tracking for contacts on other domains, before the stanza leaves
+  roster/subscription (owner_bare, contact_bare) -> "none" | "to" | "from" | "both"
+  cluster/roster-changed (bare): another node changed that roster: reload our copy
+Hooks fired:
+  presence/initial (session): after an initial presence is broadcast, probes answered and
+    stored subscription requests delivered (the offline store flushes there)
+  session/presence-changed (session): availability, priority, last presence or roster
+    interest of a session changed (xmppd.cluster replicates it)
+Stream features: <ver xmlns='urn:xmpp:features:rosterver'/> and
+<sub xmlns='urn:xmpp:features:pre-approval'/>, once authenticated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from rosters import actions
+from rosters.items import parse_set, query_element
+from rosters.presence import Presence, outbound_session
+from rosters.states import SUBSCRIPTION_TYPES
+from rosters.store import RosterStore
+from rosters.subscriptions import Subscriptions
+from xmppcore import ns
+from xmppcore.errors import StanzaError
+from xmppcore.stanza import Stanza, iq_result
+from xmppd.modules import Module
+from xmppd.sessions import Session
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+
+
+def _own_session(stanza: Stanza) -> Session:
+    """§2.1.5 / §2.3.3: only an authenticated resource of the account itself may touch a roster."""
+    session = stanza.origin
+    if not isinstance(session, Session) or stanza.from_ is None or stanza.from_.bare != session.bare:
+        raise StanzaError("forbidden", "only the account's own resources manage its roster")
+    return session
+
+
+class RosterRequests:
+    """§2.1.3-§2.6: roster get and set from the user's own resources."""
+
+    def __init__(self, store: RosterStore, subscriptions: Subscriptions) -> None:
+        self.store = store
+        self.subscriptions = subscriptions
+
+    async def get(self, stanza: Stanza) -> etree._Element:
+        session = _own_session(stanza)
+        roster = await self.store.of_session(session)
+        if not session.is_interested:  # §2.1.6: it requested the roster, it gets pushes
+            session.is_interested = True
+            await self.subscriptions.presence.changed(session)
+        requested = stanza.payload.get("ver")
+        session.roster_ver = requested
+        if requested is not None and requested == roster.ver:
+            return iq_result(stanza)  # §2.6.3: unchanged: an empty result
+        return iq_result(stanza, query_element(roster.items.values(), roster.ver))
+
+    async def set(self, stanza: Stanza) -> bool:
+        session = _own_session(stanza)
+        request = parse_set(stanza.payload)
+        await self.store.of_session(session)
+
+        def answer(_: actions.Change) -> None:  # §2.3.2: the result, then the pushes
+            session.send(iq_result(stanza))
+
+        if not request.is_remove:
+            await self.store.change(session.bare, actions.do_set_item, request.jid, request.name,
+                                    request.groups, before_push=answer)
+            return True
+        try:
+            change = await self.store.change(session.bare, actions.do_remove_item, request.jid,
+                                             before_push=answer)
+        except actions.ItemNotFound:
+            raise StanzaError("item-not-found", "that contact is not in the roster") from None
+        await self.subscriptions.remove_item(session.bare, change)
+        return True
+
+    @staticmethod
+    def forbidden(stanza: Stanza) -> None:
+        raise StanzaError("forbidden", "you cannot see or change another user's roster")
+
+
+class PresenceEvents:
+    """The router's presence events, sorted out by type (RFC 6121 §3, §4, §8.5)."""
+
+    def __init__(self, presence: Presence, subscriptions: Subscriptions) -> None:
+        self.presence = presence
+        self.subscriptions = subscriptions
+
+    async def broadcast(self, stanza: Stanza) -> bool:
+        """No 'to': available (§4.2, §4.4) or unavailable (§4.5) broadcast; others are ignored."""
+        session = outbound_session(stanza)
+        if session is None:
+            return True
+        if stanza.type is None:
+            await self.presence.available(session, stanza.el)
+        elif stanza.type == "unavailable":
+            await self.presence.unavailable(session, stanza.el)
+        return True
+
+    async def to_user(self, stanza: Stanza) -> bool:
+        """presence/bare and presence/full: to a user of this server."""
+        kind = stanza.type
+        if kind in SUBSCRIPTION_TYPES:
+            await self._subscription(stanza)
+        elif kind == "probe":
+            await self.presence.probe(stanza)
+        elif kind == "error":
+            # §8.5.3.1: to the resource it names; §8.5.2: to a bare JID it is ignored.
+            if stanza.to.resource is not None:
+                self.presence.deliver_local(stanza.to, etree.tostring(stanza.el))
+        else:
+            self.presence.directed(stanza)
+        return True
+
+    async def _subscription(self, stanza: Stanza) -> None:
+        if stanza.from_ is None:
+            return
+        if outbound_session(stanza) is not None:
+            await self.subscriptions.outbound(stanza)
+        else:  # from another server: §3.1.3 treats a full 'to' as the bare JID
+            await self.subscriptions.inbound(stanza.el, stanza.from_.bare, stanza.to.bare)
+
+    @staticmethod
+    def to_host(stanza: Stanza) -> bool:
+        """Presence to this server's domain: nobody to deliver it to; no error (§8.5.1)."""
+        return True
+
+    async def remote(self, stanza: Stanza) -> Any:
+        """route/remote, before the stanza leaves: the local half of what a user sends out."""
+        if stanza.name != "presence":
+            return None
+        session = outbound_session(stanza)
+        if session is None:
+            return None
+        if stanza.type in SUBSCRIPTION_TYPES:
+            await self.subscriptions.outbound(stanza)  # routes it on, stamped
+            return True
+        if stanza.type in (None, "unavailable"):
+            Presence.track_directed(session, stanza)
+        return None
+
+
+def _feature(namespace: str, name: str) -> Any:
+    def provider(driver: Any) -> etree._Element | None:
+        if not getattr(driver, "is_authenticated", False):
+            return None
+        return etree.Element(ns.q(namespace, name), nsmap={None: namespace})
+    return provider
+
+
+def load(server: "Server") -> Module:
+    module = server.module(
+        "rosters", xep="RFC 6121", title="Rosters, presence subscriptions and presence (§2-§4)",
+        version="RFC 6121", status="complete",
+        notes="roster versioning (§2.6), subscription pre-approval (§3.4), directed presence (§4.6)",
+    )
+    store = RosterStore(server)
+    presence = Presence(server, store)
+    subscriptions = Subscriptions(server, store, presence)
+    roster = RosterRequests(store, subscriptions)
+    events = PresenceEvents(presence, subscriptions)
+
+    module.hook("session/bound", store.attach)
+    # Before other observers of a closing session: contacts must see it go at once.
+    module.hook("session/closed", presence.session_closed, priority=50)
+    module.hook("roster/subscription", store.subscription)
+    module.hook("cluster/roster-changed", store.reload)
+    module.iq("get", ns.ROSTER, "query", roster.get, scope="self")
+    module.iq("set", ns.ROSTER, "query", roster.set, scope="self")
+    module.iq("get", ns.ROSTER, "query", roster.forbidden, scope="bare")
+    module.iq("set", ns.ROSTER, "query", roster.forbidden, scope="bare")
+    module.hook("presence/broadcast", events.broadcast, -100)
+    module.hook("presence/bare", events.to_user, -100)
+    module.hook("presence/full", events.to_user, -100)
+    module.hook("presence/host", events.to_host, -100)
+    module.hook("route/remote", events.remote, 100)
+    module.stream_feature(_feature(ns.ROSTER_VER_FEATURE, "ver"))
+    module.stream_feature(_feature(ns.PRESENCE_PREAPPROVAL, "sub"))
+    return module
