@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
@@ -105,17 +105,23 @@ class StreamMachine:
 
     # -- input ---------------------------------------------------------------
     def receive(self, data: bytes) -> list[StreamEvent]:
-        """Parse `data`; raises StreamError when the stream must end."""
-        out: list[StreamEvent] = []
+        """Parse `data`; all its events at once (raises StreamError when the stream must end)."""
+        return list(self.iter_events(data))
+
+    def iter_events(self, data: bytes) -> Iterator[StreamEvent]:
+        """Parse `data` and yield its events; raises StreamError when the stream must end.
+
+        Lazy on purpose: each element is checked against the state the driver reached
+        after handling the previous one (a client may pipeline bind and its first stanza).
+        """
         for ev in self.parser.feed(data):
             if isinstance(ev, Element):
-                out.append(self._classify(ev.element))
+                yield self._classify(ev.element)
             elif isinstance(ev, Header):
-                out.append(self._on_header(ev.element))
+                yield self._on_header(ev.element)
             elif isinstance(ev, Close):
                 self.closed = True
-                out.append(StreamClosed())
-        return out
+                yield StreamClosed()
 
     def restart(self) -> None:
         """RFC 6120 §4.3.3: after TLS and after SASL success both sides start a new stream."""

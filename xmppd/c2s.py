@@ -99,6 +99,11 @@ class C2SDriver:
         """Send an element before binding (pre-auth replies); after binding use the session."""
         return self.transport.write(etree.tostring(el))
 
+    def _write_stanza(self, data: bytes) -> bool:
+        """Session.writer: one stanza out to a bound client (counted for the stats command)."""
+        self.server.stats["stanzas_out"] += 1
+        return self.transport.write(data)
+
     # -- input ----------------------------------------------------------------
     async def data_received(self, data: bytes) -> None:
         if self.is_closing:
@@ -106,9 +111,10 @@ class C2SDriver:
         if self.session is not None:
             self.session.last_activity = time.monotonic()
         try:
-            events = self.machine.receive(data)
+            events = self.machine.iter_events(data)
             for event in events:
                 if isinstance(event, StanzaReceived) and self.session is not None:
+                    self.server.stats["stanzas_in"] += 1
                     await self.router.route_from_client(event.element, self.session)
                 else:
                     if await self._handle(event):
@@ -343,7 +349,7 @@ class C2SDriver:
         except InvalidJID:
             self.send(error_reply(stanza.el, StanzaError("bad-request", "invalid resource")))
             return
-        session = Session(full, self.transport.write, self._close_from_server,
+        session = Session(full, self._write_stanza, self._close_from_server,
                           transport=self.transport.kind, ip=self.transport.peer)
         session.connected_at = session.last_activity = time.monotonic()
         session.channel_name = getattr(self.transport, "channel_name", None)

@@ -162,3 +162,14 @@ def test_stanzas_are_detached_so_memory_stays_flat() -> None:
     for _ in range(50):
         m.receive(b"<message><body>x</body></message>")
     assert len(m.parser._root) == 0
+
+
+def test_bind_and_first_stanza_pipelined_in_one_chunk() -> None:
+    """Events are classified lazily: the driver binds before the next element is checked."""
+    m = opened()
+    m.jid = JID("alice", "localhost", None)
+    events = m.iter_events(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+                           b"<presence/>")
+    assert isinstance(next(events), StanzaReceived)
+    m.is_bound = True  # what the driver does when it handles the bind
+    assert isinstance(next(events), StanzaReceived)
