@@ -68,7 +68,8 @@ class Command:
 
     permission: "server_admin"; "domain_admin" (server admins too; the scope arguments —
     jid/user/domain — must be in a domain the actor administers); "user" (the scope argument
-    must be the actor's own bare JID; admins of that domain may run it for anyone).
+    must be the actor's own bare JID; admins of that domain may run it for anyone; with no
+    scope argument given, the function acts on `ctx.actor` itself and checks ownership).
     `live` commands need the running server (`ctx.server`); `read_only` ones change nothing
     (read-only API tokens may run them; REST serves them on GET). `long_running` ones run as
     Celery tasks (`commands.tasks`), report progress with `ctx.progress` and stop when
@@ -114,9 +115,29 @@ class Actor:
     admin_domains: frozenset[str]
     source: str  # "rest" | "adhoc" | "cli" | "rpc" | "soap"
     read_only: bool = False
+    label: str = ""  # "token:<id>" for API tokens: who owns the runs it starts
 
     def administers(self, domain: str) -> bool:
         return self.is_server_admin or domain in self.admin_domains
+
+    @property
+    def owner(self) -> str:
+        """Who may see and cancel the runs this actor starts (besides server admins)."""
+        if self.label:
+            return self.label
+        return f"jid:{self.jid}" if self.jid is not None else self.source
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"jid": str(self.jid) if self.jid else None, "is_server_admin": self.is_server_admin,
+                "admin_domains": sorted(self.admin_domains), "source": self.source,
+                "read_only": self.read_only, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Actor":
+        jid = data.get("jid")
+        return cls(jid=JID.parse(jid) if jid else None, is_server_admin=bool(data.get("is_server_admin")),
+                   admin_domains=frozenset(data.get("admin_domains") or ()), source=data.get("source", ""),
+                   read_only=bool(data.get("read_only")), label=data.get("label", ""))
 
 
 class CommandError(Exception):
@@ -324,10 +345,30 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, (list, tuple)) and len(value) == 0)
 
 
-def validate(cmd: Command, raw: dict[str, Any]) -> dict[str, Any]:
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "text": (str,), "password": (str,), "jid": (str,), "domain": (str,),
+    "list-single": (str,), "datetime": (str,), "int": (int,), "bool": (bool,),
+    "jids": (list,), "list-multi": (list,),
+}
+
+
+def _check_json_type(arg: Arg, value: Any) -> None:
+    """strict (JSON) mode: the value has the JSON type the schema documents, no coercion."""
+    if value is None:
+        raise ValueError("may not be null (leave it out instead)")
+    if not isinstance(value, _JSON_TYPES[arg.type]) or (arg.type == "int" and isinstance(value, bool)):
+        kind = {"int": "an integer", "bool": "a boolean", "jids": "a list", "list-multi": "a list"}
+        raise ValueError(f"must be {kind.get(arg.type, 'a string')}")
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of strings")
+
+
+def validate(cmd: Command, raw: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
     """Coerce and check `raw` against `cmd.args` (XEP-0122); returns the keyword arguments
     for `cmd.fn`. Missing optional arguments get their default; unknown ones are refused.
     Raises CommandError("bad-request", ..., fields={name: message}) listing every bad field.
+
+    `strict` (JSON bodies): values must already have their JSON type (no "5" for 5, no null).
     """
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
@@ -337,7 +378,16 @@ def validate(cmd: Command, raw: dict[str, Any]) -> dict[str, Any]:
             errors[name] = "unknown argument"
     for arg in cmd.args:
         value = raw.get(arg.name)
-        if _is_empty(value) and arg.type != "bool" or value is None:
+        if strict and arg.name in raw:
+            try:
+                _check_json_type(arg, value)
+            except ValueError as exc:
+                errors[arg.name] = str(exc)
+                continue
+        # strict mode: "" for an optional argument is a value to check, not an omission.
+        is_missing = value is None or (_is_empty(value) and arg.type != "bool"
+                                       and not (strict and value == "" and not arg.required))
+        if is_missing:
             if arg.required and arg.default is None:
                 errors[arg.name] = "is required"
                 continue
@@ -392,8 +442,11 @@ def check_permission(cmd: Command, actor: Actor, args: dict[str, Any]) -> None:
             raise CommandError("forbidden", f"{cmd.name} needs a domain you administer "
                                             "(or server administrator rights)")
         raise CommandError("forbidden", f"you do not administer {', '.join(sorted(set(domains)))}")
-    # "user": on one's own account, or as an admin of that account's domain.
-    if domains and all(d in actor.admin_domains for d in domains):
+    # "user": on one's own account, or as an admin of that account's domain. Without a scope
+    # argument the command acts on the actor itself (its function checks ownership).
+    if not domains:
+        return
+    if all(d in actor.admin_domains for d in domains):
         return
     own = _scope_jids(args)
     if actor.jid is not None and own and all(j == actor.jid.bare for j in own):
@@ -427,6 +480,21 @@ def actor_for_jid(jid: JID, source: str = "adhoc") -> Actor:
 
 # -- execution ------------------------------------------------------------------------
 
+def to_json(value: Any) -> Any:
+    """A result or argument as JSON values: JIDs as strings, datetimes in XEP-0082 form."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, JID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v) for v in value]
+    return str(value)
+
+
 async def call(cmd: Command, ctx: Context, args: dict[str, Any]) -> Any:
     """Call `cmd.fn`: coroutine functions on the loop, plain (ORM) ones in the DB thread."""
     if inspect.iscoroutinefunction(cmd.fn):
@@ -439,11 +507,11 @@ async def call(cmd: Command, ctx: Context, args: dict[str, Any]) -> Any:
     return result
 
 
-async def run(name: str, actor: Actor, raw_args: dict[str, Any]) -> Any:
+async def run(name: str, actor: Actor, raw_args: dict[str, Any], *, strict: bool = False) -> Any:
     """Validate, authorize and execute. A long-running command is recorded as a
     CommandRun, enqueued on commit, and answered at once with {"task_id": <run id>}."""
     cmd = get(name)
-    args = validate(cmd, raw_args)
+    args = validate(cmd, raw_args, strict=strict)
     check_permission(cmd, actor, args)
     if cmd.long_running:
         from commands.tasks import enqueue

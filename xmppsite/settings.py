@@ -35,6 +35,10 @@ XMPP_TLS_KEY = os.environ.get("XMPP_TLS_KEY", "")
 XMPP_MAX_STANZA_SIZE = int(os.environ.get("XMPP_MAX_STANZA_SIZE", str(256 * 1024)))
 XMPP_MAX_DEPTH = int(os.environ.get("XMPP_MAX_DEPTH", "64"))
 XMPP_ADMINS = env_list("XMPP_ADMINS", "")
+# Domain administrators for the operator commands: "domain=jid1 jid2;domain2=jid3".
+XMPP_DOMAIN_ADMINS = os.environ.get("XMPP_DOMAIN_ADMINS", "")
+# KEY=VALUE lines the `reload` command reads over the environment (default <XMPP_DATA_DIR>/xmppd.env).
+XMPP_ENV_FILE = os.environ.get("XMPP_ENV_FILE", "")
 XMPP_SCRAM_ITERATIONS = int(os.environ.get("XMPP_SCRAM_ITERATIONS", "4096"))
 XMPP_OFFLINE_QUOTA = int(os.environ.get("XMPP_OFFLINE_QUOTA", "1000"))
 XMPP_PING_INTERVAL = float(os.environ.get("XMPP_PING_INTERVAL", "300"))
@@ -56,6 +60,7 @@ XMPP_MODULES = env_list(
         "accounts.xmpp",
         "rosters.xmpp",
         "offline.xmpp",
+        "commands.runtime",
     ]),
 )
 
@@ -93,6 +98,7 @@ INSTALLED_APPS = [
     "accounts",
     "rosters",
     "offline",
+    "commands",
 ]
 
 MIDDLEWARE = [
@@ -149,7 +155,9 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL == "memory://")
+# With the in-memory broker, `xmppd` runs an embedded worker thread (commands/worker.py):
+# long commands are asynchronous without Redis or RabbitMQ.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
 
 AUTH_PASSWORD_VALIDATORS: list[dict] = []

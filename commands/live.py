@@ -1,0 +1,108 @@
+"""The seam between commands and the running server of this process.
+
+`commands.runtime` (an XMPP module) registers the server and its event loop when it starts;
+commands that touch live state (sessions, delivery, stats) reach it through here, from the
+loop itself (REST views, ad-hoc) or from a Celery worker thread (long commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from lxml import etree
+
+from xmppcore.jid import JID
+from xmppcore.stanza import Stanza
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+
+T = TypeVar("T")
+CALL_TIMEOUT = 30.0
+_lock = threading.Lock()
+_running: tuple["Server", asyncio.AbstractEventLoop] | None = None
+_local_token: str | None = None
+
+
+def set_running(server: "Server | None", loop: asyncio.AbstractEventLoop | None = None) -> None:
+    global _running
+    with _lock:
+        _running = (server, loop) if server is not None and loop is not None else None
+
+
+def running() -> tuple["Server", asyncio.AbstractEventLoop] | None:
+    """The server started in this process and its loop, or None."""
+    return _running
+
+
+def running_server() -> "Server | None":
+    current = _running
+    return current[0] if current is not None else None
+
+
+def set_local_token(token: str | None) -> None:
+    global _local_token
+    _local_token = token
+
+
+def local_token() -> str | None:
+    """The admin token `xmppd` wrote to XMPP_DATA_DIR for `xmppctl` (None when not running)."""
+    return _local_token
+
+
+def on_server(fn: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT) -> T:
+    """Run the coroutine function `fn(*args)` on the server's loop from another thread and
+    wait for its result; without a server in this process, run it in a private loop."""
+    current = _running
+    if current is None:
+        return asyncio.run(fn(*args))
+    _, loop = current
+    try:
+        caller = asyncio.get_running_loop()
+    except RuntimeError:
+        caller = None
+    if caller is loop:
+        raise RuntimeError("on_server() called from the server's own loop: await instead")
+    return asyncio.run_coroutine_threadsafe(fn(*args), loop).result(timeout)
+
+
+async def route(server: "Server", el: etree._Element) -> None:
+    """Route a server-generated stanza like any other: local resources, else the offline
+    store (messages of type normal/chat), else dropped (RFC 6120 §8.3: no error to the server)."""
+    from xmppd.router import Router
+
+    to = JID.parse(el.get("to"))
+    sender = el.get("from")
+    stanza = Stanza(el, etree.QName(el).localname, to, JID.parse(sender) if sender else None, None)
+    await Router(server).dispatch(stanza)
+
+
+def close_sessions(server: "Server", bare: JID, condition: str) -> int:
+    """End every session of `bare` on this process with a stream error; returns how many."""
+    sessions = server.sessions.resources(bare)
+    for session in sessions:
+        session.closer(condition)
+    return len(sessions)
+
+
+ROUTE_CHANNEL = "xmppd.commands.route"  # a shared queue: one xmppd process routes each stanza
+
+
+def deliver(el: etree._Element) -> None:
+    """Route a server-generated stanza from a worker thread (sync): on this process's server
+    when it runs here, else through the channel layer to whichever xmppd process takes it
+    from ROUTE_CHANNEL (a separate Celery worker in production)."""
+    current = _running
+    if current is not None:
+        on_server(route, current[0], el)
+        return
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no running server in this process and no channel layer to reach one")
+    async_to_sync(layer.send)(ROUTE_CHANNEL, {"type": "commands.route",
+                                              "xml": etree.tostring(el, encoding="unicode")})

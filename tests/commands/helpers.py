@@ -1,0 +1,70 @@
+"""Shared by the command tests: API tokens, a JSON client for /api/, waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+from django.test import AsyncClient
+
+from commands.registry import Actor
+from xmppd.storage import db
+
+SERVER_ADMIN = Actor(jid=None, is_server_admin=True, admin_domains=frozenset(), source="cli", label="cli")
+
+
+async def make_token(domain: str = "", read_only: bool = False, name: str = "test") -> str:
+    from commands.actions import do_create_token
+
+    _, raw = await db(do_create_token, name, domain, read_only)
+    return raw
+
+
+class Api:
+    """A JSON client for the REST API with a bearer token (None: no Authorization header)."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+        self.client = AsyncClient()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
+        fn = getattr(self.client, method.lower())
+        kwargs: dict[str, Any] = {"headers": self._headers()}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        elif query:
+            kwargs["data"] = query
+        response = await fn(path, **kwargs)
+        response.data = json.loads(response.content) if response.content else None
+        return response
+
+    async def get(self, path: str, **query: Any) -> Any:
+        return await self.call("GET", path, **query)
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        return await self.call("POST", path, body if body is not None else {})
+
+    async def put(self, path: str, body: Any = None) -> Any:
+        return await self.call("PUT", path, body if body is not None else {})
+
+    async def delete(self, path: str) -> Any:
+        return await self.call("DELETE", path)
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(interval)
