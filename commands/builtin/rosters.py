@@ -1,11 +1,13 @@
 """A user's roster for operators: get, add or change an item, remove an item (XEP-0133 §4.15
 get-user-roster; ejabberd's get_roster/add_rosteritem/delete_rosteritem).
 
-Writes reach the user's online resources as roster pushes (RFC 6121 §2.1.6): the command fires
-`roster/change (owner_bare, action, *args) -> rosters.actions.Change`, which the rosters
-module answers by running the action under its per-user lock, updating its memory copy and
-pushing; when no module answers, the command writes through `rosters.actions` itself and
-pushes to the interested resources.
+Writes reach the user's online resources as roster pushes (RFC 6121 §2.1.6). Hooks fired:
+  roster/change (owner_bare, action, *args) -> rosters.actions.Change: a module that answers
+    runs the action under its per-user lock, updates its memory copy and pushes
+    (`rosters.store.RosterStore.change` has exactly this signature);
+  otherwise the command writes through `rosters.actions` itself, fires
+  cluster/roster-changed (owner_bare) so the rosters module re-reads its memory copy, and
+  pushes to the owner's interested resources.
 """
 
 from __future__ import annotations
@@ -42,23 +44,18 @@ def _groups(text: str | None) -> tuple[str, ...]:
     return groups
 
 
-def _push_fallback(ctx: Context, owner: JID, change: actions.Change) -> None:
-    """RFC 6121 §2.1.6 roster push to the owner's interested resources, memory copy updated."""
-    before, after = change.outcome.before, change.outcome.after
-    sessions = ctx.server.sessions.resources(owner)
-    for session in sessions:
-        if session.roster is not None:
-            if after is not None:
-                session.roster[after.jid] = after
-            elif before is not None:
-                session.roster.pop(before.jid, None)
-            break  # one dict shared by the user's resources
+async def _push_fallback(ctx: Context, owner: JID, change: actions.Change) -> None:
+    """The rosters module's in-memory copy re-read (its `cluster/roster-changed` hook), then
+    the RFC 6121 §2.1.6 roster push to the owner's interested resources."""
+    await ctx.server.hooks.fire_all("cluster/roster-changed", owner)
     if not change.outcome.is_visible_change:
         return
+    before, after = change.outcome.before, change.outcome.after
     shown = item_element(after) if after is not None and after.is_listed else item_element(before, removed=True)
-    for session in sessions:
+    for session in ctx.server.sessions.resources(owner):
         if session.is_interested:
-            iq = make("iq", type_="set", id_=f"push-{secrets.token_hex(6)}", to=session.jid)
+            # §2.1.6: a push has no 'from' or the user's bare JID.
+            iq = make("iq", type_="set", id_=f"push-{secrets.token_hex(6)}", to=session.jid, from_=owner)
             query = query_element((), str(change.version))
             query.append(shown)
             iq.append(query)
@@ -69,7 +66,7 @@ async def _change(ctx: Context, owner: JID, action: Callable[..., actions.Change
     change = await ctx.server.hooks.fire("roster/change", owner, action, *args)
     if change is None:
         change = await db(action, owner.local, owner.domain, *args)
-        _push_fallback(ctx, owner, change)
+        await _push_fallback(ctx, owner, change)
     return change
 
 

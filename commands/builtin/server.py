@@ -135,5 +135,3 @@ COMMANDS = (
                       "server: " + ", ".join(sorted(RELOADABLE)) + ", XMPP_DOMAIN_ADMINS.",
             (), "dict", "server_admin", reload, category="server", live=True),
 )
-
-

@@ -68,3 +68,41 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(interval)
+
+
+async def raw_login(host: str, port: int, user: str, password: str = "secret", *, resource: str = "raw",
+                    domain: str = "localhost", presence: bool = True) -> Any:
+    """A bound RawClient (PLAIN without TLS), with initial presence sent if asked."""
+    import base64
+
+    from tests.clients import RawClient, header
+
+    raw = await RawClient.open(host, port)
+    raw.send(header(domain))
+    await raw.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    data = await raw.read_until(b"<success|<failure")
+    if b"<success" not in data:
+        raw.close()
+        raise AssertionError(f"login of {user} failed: {data!r}")
+    raw.take()
+    raw.send(header(domain))
+    await raw.read_until(b"</stream:features>")
+    raw.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+             f"<resource>{resource}</resource></bind></iq>")
+    await raw.read_until(b"</iq>")
+    raw.take()
+    if presence:
+        raw.send("<presence/>")
+    return raw
+
+
+async def login_fails(host: str, port: int, user: str, password: str = "secret") -> bool:
+    """True when SASL PLAIN is refused for that user and password."""
+    try:
+        raw = await raw_login(host, port, user, password, presence=False)
+    except AssertionError:
+        return True
+    raw.close()
+    return False
