@@ -39,3 +39,4 @@ def q(namespace: str, name: str) -> str:
     """Clark notation `{ns}name`, the form lxml uses for qualified names."""
     return f"{{{namespace}}}{name}"
 SASL_CB = "urn:xmpp:sasl-cb:0"
+CHATSTATES = "http://jabber.org/protocol/chatstates"

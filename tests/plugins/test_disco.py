@@ -110,21 +110,21 @@ async def test_unknown_node_is_item_not_found(xmpp) -> None:
 
 
 async def test_known_node_answered_by_its_module_with_the_node_mirrored(xmpp) -> None:
-    commands = "http://jabber.org/protocol/commands"
+    node = "urn:example:tests:node"
 
     def node_info(stanza, query):
-        if query.get("node") != commands:
+        if query.get("node") != node:
             return None
-        etree.SubElement(query, f"{{{INFO}}}identity", category="automation", type="command-list")
+        etree.SubElement(query, f"{{{INFO}}}identity", category="hierarchy", type="leaf")
         return True
 
     xmpp.server.hooks.add("disco/info/host/node", node_info)
     alice = await connect(xmpp, await xmpp.add_user("alice"))
-    reply = await iq_get(alice, "localhost", f"<query xmlns='{INFO}' node='{commands}'/>")
+    reply = await iq_get(alice, "localhost", f"<query xmlns='{INFO}' node='{node}'/>")
     assert reply.get("type") == "result"
     query = reply.find(q(INFO, "query"))
-    assert query.get("node") == commands  # §3.2: the node is mirrored
-    assert identities(query) == [("automation", "command-list", None)]
+    assert query.get("node") == node  # §3.2: the node is mirrored
+    assert identities(query) == [("hierarchy", "leaf", None)]
     other = await iq_get(alice, "localhost", f"<query xmlns='{INFO}' node='other'/>")
     assert error_condition(other) == ("cancel", "item-not-found")
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tests.clients import connect
 from tests.plugins.wire import error_condition, eventually, iq_get, q
+from xmppcore.jid import JID
 from xmppd.storage import db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,3 +156,32 @@ async def test_a_full_jid_query_reaches_the_resource_for_a_contact_or_oneself(xm
         reply = await iq_get(asker, "bob@localhost/desk", QUERY)
         assert reply.get("from") == "bob@localhost/desk"  # answered by Bob's client
         assert seconds_of(reply)[0] >= 123
+
+
+async def test_with_a_real_presence_subscription(xmpp) -> None:
+    """Through the rosters module: Bob approves Alice's subscription, so Alice may ask, not Bob."""
+    alice = await connect(xmpp, await xmpp.add_user("alice"))
+    bob = await connect(xmpp, await xmpp.add_user("bob"))
+    bob.auto_subscribe = False  # slixmpp's Bob approves on his own, without asking back
+    await alice.get_roster()
+    alice.send_presence_subscription(pto="bob@localhost")
+
+    async def bob_lets_alice_see() -> bool:
+        state = await xmpp.server.hooks.fire("roster/subscription", JID.parse("bob@localhost"),
+                                             JID.parse("alice@localhost"))
+        return state == "from"
+
+    await eventually(bob_lets_alice_see, timeout=5)
+    assert seconds_of(await iq_get(alice, "bob@localhost", QUERY)) == (0, None)
+    reply = await iq_get(bob, "alice@localhost", QUERY)
+    assert error_condition(reply) == ("auth", "forbidden")  # Alice's roster: Bob is only 'to'
+    bob.send_presence(ptype="unavailable", pstatus="Gone fishing")
+    bob.disconnect()
+    await eventually(lambda: not xmpp.server.sessions.resources(JID.parse("bob@localhost")), timeout=5)
+
+    async def logout_recorded():
+        reply = await iq_get(alice, "bob@localhost", QUERY)
+        return reply if reply.get("type") == "result" else None
+
+    seconds, text = seconds_of(await eventually(logout_recorded, timeout=5))
+    assert 0 <= seconds <= 3 and text == "Gone fishing"

@@ -104,7 +104,7 @@ async def test_an_error_answer_also_proves_the_client_alive(make_server) -> None
         raw.send(f"<iq type='error' id='{iq_id}' to='localhost'><ping xmlns='urn:xmpp:ping'/>"
                  "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
                  "</error></iq>")
-        await eventually(lambda: iq_id not in session.pending_iqs, timeout=1)
+        await eventually(lambda iq_id=iq_id: iq_id not in session.pending_iqs, timeout=1)
     assert not session.is_closed
     assert b"connection-timeout" not in raw.buffer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import xml.etree.ElementTree as ET
 from typing import Any, Awaitable, Callable
 
@@ -78,7 +77,3 @@ async def eventually(check: Callable[[], Any | Awaitable[Any]], timeout: float =
             await asyncio.sleep(step)
     return await asyncio.wait_for(loop(), timeout)
 
-
-def stanzas(data: bytes, name: str) -> list[bytes]:
-    """The top-level <name .../> elements in raw stream bytes (for simple assertions)."""
-    return re.findall(rb"<" + name.encode() + rb"\b.*?(?:/>|</" + name.encode() + rb">)", data, re.S)
