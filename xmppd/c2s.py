@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_SASL_FAILURES = 5  # RFC 6120 §6.4.5: allow between 2 and 5 retries
-_THROTTLE = AuthThrottle()
+
+
+def _throttle(server: "Server") -> AuthThrottle:
+    """The server's SASL failure throttle (one per server, bounded by the configured ceiling)."""
+    throttle = getattr(server, "auth_throttle", None)
+    if throttle is None:
+        throttle = server.auth_throttle = AuthThrottle(maximum=server.config.auth_failure_delay_max)
+    return throttle
 
 
 class Transport(Protocol):
@@ -284,7 +291,7 @@ class C2SDriver:
                 await self._sasl_failed("invalid-authzid", None)
                 return
         self.sasl = None
-        _THROTTLE.record_success(self.transport.peer, str(bare))
+        _throttle(self.server).record_success(self.transport.peer, str(bare))
         text = _b64(step.data) if step.data else None
         self.transport.write(etree.tostring(_el(ns.SASL, "success", text)))
         self.machine.jid = bare
@@ -295,8 +302,8 @@ class C2SDriver:
         if self.sasl_username:
             account = f"{self.sasl_username}@{self.machine.domain}"
         if condition != "aborted":
-            delay = _THROTTLE.delay_for(self.transport.peer, account)
-            _THROTTLE.record_failure(self.transport.peer, account)
+            delay = _throttle(self.server).delay_for(self.transport.peer, account)
+            _throttle(self.server).record_failure(self.transport.peer, account)
             if delay:
                 await asyncio.sleep(delay)
         failure = _el(ns.SASL, "failure")

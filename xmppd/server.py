@@ -29,6 +29,7 @@ class Config:
     ping_timeout: float = 60.0
     auth_failure_delay_max: float = 5.0
     rate_limit_bytes: int = 1024 * 1024
+    max_connections: int = 20000
     data_dir: str = "var"
     redis_url: str = ""  # set: this node joins the cluster (xmppd/cluster.py)
     cluster_prefix: str = "xmppsite"  # Redis key prefix: one per cluster
@@ -45,6 +46,7 @@ class Config:
             ping_interval=s.XMPP_PING_INTERVAL, ping_timeout=s.XMPP_PING_TIMEOUT,
             auth_failure_delay_max=s.XMPP_AUTH_FAILURE_DELAY_MAX,
             rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
+            max_connections=s.XMPP_MAX_CONNECTIONS,
             redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "",
         )
 
@@ -63,6 +65,7 @@ class Server:
         self.preauth_namespaces: set[str] = set()  # XEP-0077 §3: iq namespaces allowed before auth
         self.modules: list[Module] = []
         self.cluster: Any = None  # xmppd.cluster.Cluster when several nodes serve the domains
+        self.auth_throttle: Any = None  # xmppd.authlimit.AuthThrottle, made by the c2s driver
         self.started_at = time.time()
         self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
         self._domains = frozenset(config.domains)

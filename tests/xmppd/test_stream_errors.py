@@ -128,3 +128,14 @@ async def test_whitespace_keepalive_is_ignored(xmpp) -> None:
     raw.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
     data = await raw.read_until(rb"</iq>|<iq[^>]*/>")
     assert b"id=\"p1\"" in data and b"type=\"result\"" in data
+
+
+async def test_connection_limit_is_resource_constraint(make_server) -> None:
+    srv = await make_server(max_connections=2)
+    first = await RawClient.open(srv.host, srv.port)
+    second = await RawClient.open(srv.host, srv.port)
+    third = await RawClient.open(srv.host, srv.port)
+    await expect_stream_error(third, "resource-constraint")
+    first.send(header())
+    assert b"</stream:features>" in await first.read_until(rb"</stream:features>")
+    second.close()

@@ -18,6 +18,10 @@ from xmppd import tls
 
 log = logging.getLogger(__name__)
 READ_QUEUE_HIGH = 64  # chunks buffered before we stop reading (back-pressure)
+_RESOURCE_CONSTRAINT = (
+    b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+    b" version='1.0'><stream:error><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+    b"</stream:error></stream:stream>")
 
 
 class XMPPConnection(asyncio.Protocol):
@@ -44,6 +48,12 @@ class XMPPConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.listener.is_full():
+            # RFC 6120 §4.9.3.18: we are out of room for another stream.
+            transport.write(_RESOURCE_CONSTRAINT)  # type: ignore[attr-defined]
+            transport.close()
+            self._closing = True
+            return
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         if self.is_secure:
@@ -162,12 +172,16 @@ class Listener:
                  server: Any = None) -> None:
         self.app = app
         self.xmpp_server = server  # None: the process's server (xmppd.server.get_server)
+        self.max_connections = server.config.max_connections if server is not None else 0
         self.ssl_context = ssl_context
         self.cert_der = cert_der
         self.direct_tls = direct_tls
         self.rate_limit_bytes = rate_limit_bytes
         self.connections: set[XMPPConnection] = set()
         self.server: asyncio.AbstractServer | None = None
+
+    def is_full(self) -> bool:
+        return bool(self.max_connections) and len(self.connections) >= self.max_connections
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
