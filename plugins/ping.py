@@ -24,11 +24,11 @@ from lxml import etree
 from xmppcore import ns
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result, make
+from xmppd.sessions import Session
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
     from xmppd.server import Server
-    from xmppd.sessions import Session
 
 log = logging.getLogger(__name__)
 MAX_CHECK_PERIOD = 30.0
@@ -86,9 +86,11 @@ class Pinger:
 
     # -- the check -------------------------------------------------------------------
     def check(self, now: float) -> None:
-        """Ping every session idle for longer than ping_interval that has no ping pending."""
+        """Ping every local session idle for longer than ping_interval with no ping pending."""
         interval = self.server.config.ping_interval
         for session in self.server.sessions.all():
+            if not isinstance(session, Session):
+                continue  # bound on another cluster node, which pings it itself
             if session.is_closed or now - session.last_activity <= interval:
                 continue
             if any(isinstance(v, PendingPing) for v in session.pending_iqs.values()):

@@ -146,3 +146,23 @@ async def _drain(raw) -> bytes:
         return await asyncio.wait_for(raw.reader.read(65536), 0.1)
     except asyncio.TimeoutError:
         return b""
+
+
+async def test_sessions_bound_on_other_cluster_nodes_are_left_to_them(make_server) -> None:
+    from xmppd.cluster import RemoteSession
+    from xmppcore.jid import JID
+
+    class Bus:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict]] = []
+
+        def send_to_channel(self, channel: str, message: dict) -> None:
+            self.sent.append((channel, message))
+
+    srv = await make_server(ping_interval=0.3, ping_timeout=0.4)
+    bus = Bus()
+    remote = RemoteSession(bus, JID.parse("carol@localhost/elsewhere"), "node-2", "chan-2")
+    srv.server.sessions.add(remote)  # idle "since 0": would be pinged if it were ours
+    pinger_of(srv).check(asyncio.get_running_loop().time() + 10_000)
+    await asyncio.sleep(0.8)  # a few rounds of the real task too
+    assert bus.sent == [] and not remote.pending_iqs
