@@ -193,6 +193,7 @@ class Command(BaseCommand):  # noqa: F811 (Django wants this name)
 
     # -- where the command runs ---------------------------------------------------------
     def execute_command(self, cmd: Command, raw: dict[str, Any], opts: dict[str, Any]) -> Any:
+        registry.validate(cmd, raw)  # argument errors first, wherever the command runs
         endpoint = self.endpoint(opts)
         if endpoint is not None:
             return self.remote(cmd, raw, endpoint, opts)
