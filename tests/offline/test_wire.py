@@ -237,3 +237,21 @@ async def test_msgoffline_is_advertised(xmpp) -> None:
     alice = await online(xmpp, await xmpp.add_user("alice"))
     info = await alice["xep_0030"].get_info(jid="localhost", timeout=5)
     assert "msgoffline" in info["disco_info"]["features"]
+
+
+async def test_the_stored_message_on_the_wire(xmpp) -> None:
+    """The exact bytes a raw client gets at login: the message, then our one <delay/>."""
+    await xmpp.add_user("alice")
+    await xmpp.add_user("bob")
+    alice = await raw_login(xmpp, "alice", resource="desk")
+    alice.send("<message to='bob@localhost' type='chat' id='w1'><body>ping?</body></message>")
+    await eventually(lambda: _equals(stored_count(), 1), timeout=5)
+    bob = await raw_login(xmpp, "bob", resource="laptop")
+    bob.send("<presence/>")
+    data = await bob.read_until(rb"</message>", timeout=5)
+    message = re.search(rb"<message .*?</message>", data, re.S).group(0)
+    assert re.fullmatch(
+        rb'<message xmlns="jabber:client" to="bob@localhost" type="chat" id="w1" '
+        rb'from="alice@localhost/desk"><body>ping\?</body>'
+        rb'<delay xmlns="urn:xmpp:delay" from="localhost" '
+        rb'stamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z">Offline Storage</delay></message>', message), message
