@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint bench clean
+.PHONY: run test install migrate lint bench clean interop
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,17 @@ run: migrate
 lint: install
 	$(VENV)/bin/lint-imports
 
-test: install lint
+# The JavaScript clients of tests/interop (npm ci from package-lock.json) and Debian's Chromium
+# for the headless-browser test.
+INTEROP := tests/interop
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund
+	touch $@
+
+interop: $(INTEROP)/node_modules/.package-lock.json
+	test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: install lint interop
 	$(PY) -m pytest -q
 
 bench: install

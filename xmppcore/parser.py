@@ -45,7 +45,7 @@ class StreamParser:
     """Feed bytes, get `ParseEvent`s. One instance per stream; restart = a new instance."""
 
     __slots__ = ("_parser", "_root", "_depth", "_pending", "_max_size", "_max_depth",
-                 "_amp_tail", "_closed")
+                 "_amp_tail", "_closed", "_default_ns")
 
     def __init__(self, max_stanza_size: int = 262144, max_depth: int = 64) -> None:
         self._parser = etree.XMLPullParser(
@@ -60,6 +60,7 @@ class StreamParser:
         self._max_depth = max_depth
         self._amp_tail = b""
         self._closed = False
+        self._default_ns: str | None = None
 
     def feed(self, data: bytes) -> list[ParseEvent]:
         if self._closed or not data:
@@ -90,13 +91,14 @@ class StreamParser:
                 self._depth += 1
                 if self._depth == 1:
                     self._root = el
+                    self._default_ns = el.nsmap.get(None)
                     out.append(Header(el))
                 elif self._depth > self._max_depth:
                     raise StreamError("policy-violation", "elements nested too deeply")
             elif kind == "end":
                 self._depth -= 1
                 if self._depth == 1:
-                    self._root.remove(el)  # detach: memory stays flat over a long stream
+                    self._detach(el)  # memory stays flat over a long stream
                     el.tail = None
                     if measure and len(etree.tostring(el)) > self._max_size:
                         raise StreamError("policy-violation", "stanza too large")
@@ -108,6 +110,20 @@ class StreamParser:
             else:  # §11.1: comments and processing instructions are forbidden
                 raise StreamError("restricted-xml", f"{kind} not allowed")
         return out
+
+    def _detach(self, el: etree._Element) -> None:
+        """Take a depth-1 element off the stream root.
+
+        Removed on its own, an element in the stream's default namespace would get that
+        namespace re-declared with a generated prefix (<ns0:message xmlns:ns0='jabber:client'>),
+        which RFC 6120 §4.8.5 forbids for the content namespace and which web clients cannot
+        read. So such an element moves under a bare holder that declares it as the default.
+        """
+        default = self._default_ns
+        if default is not None and el.tag.startswith("{" + default + "}"):
+            etree.Element(el.tag, nsmap={None: default}).append(el)
+        else:
+            self._root.remove(el)
 
     def _check_restricted(self, data: bytes) -> None:
         # libxml2 accepts DTDs and silently keeps unknown entities; RFC 6120 §11.1 does not.

@@ -8,12 +8,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "xmppsite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
+from channels.security.websocket import WebsocketDenier  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
 from xmppd.consumers import XMPPStreamConsumer  # noqa: E402
+from xmppd.transports.websocket import XMPPWebSocketConsumer, origin_validator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "xmpp": XMPPStreamConsumer.as_asgi(),
+        # RFC 7395 (XMPP over WebSocket); any other WebSocket path is refused (HTTP 403).
+        "websocket": origin_validator(URLRouter([
+            path("xmpp-websocket", XMPPWebSocketConsumer.as_asgi()),
+            re_path(r"", WebsocketDenier.as_asgi()),
+        ])),
     }
 )

@@ -28,6 +28,12 @@ XMPP_C2S_PORT = int(os.environ.get("XMPP_C2S_PORT", "5222"))
 XMPP_TLS_PORT = int(os.environ.get("XMPP_TLS_PORT", "5223"))
 XMPP_S2S_PORT = int(os.environ.get("XMPP_S2S_PORT", "5269"))
 XMPP_HTTP_PORT = int(os.environ.get("XMPP_HTTP_PORT", "5280"))
+XMPP_HTTPS_PORT = int(os.environ.get("XMPP_HTTPS_PORT", "5281"))  # HTTPS and wss://, c2s certificate; 0 = off
+# RFC 7395: Origins of browser pages allowed on /xmpp-websocket ("*" = any); clients sending no
+# Origin (not browsers) are always let in. XEP-0156 advertises ws:// and wss:// on the ports above.
+XMPP_WS_ALLOWED_ORIGINS = env_list("XMPP_WS_ALLOWED_ORIGINS", "*")
+XMPP_WS_SEE_OTHER_URI = os.environ.get("XMPP_WS_SEE_OTHER_URI", "")  # RFC 7395 §3.6.1: send clients there
+XMPP_WS_CONSIDER_SECURE = env_bool("XMPP_WS_CONSIDER_SECURE", False)  # ws:// is behind a TLS proxy
 XMPP_REQUIRE_TLS = env_bool("XMPP_REQUIRE_TLS", True)
 XMPP_ALLOW_REGISTRATION = env_bool("XMPP_ALLOW_REGISTRATION", False)
 XMPP_TLS_CERT = os.environ.get("XMPP_TLS_CERT", "")
@@ -60,6 +66,8 @@ XMPP_MODULES = env_list(
         "accounts.xmpp",
         "rosters.xmpp",
         "offline.xmpp",
+        "xmppd.transports.websocket",
+        "xmppd.hostmeta",
         "commands.runtime",
     ]),
 )

@@ -109,8 +109,9 @@ def start_xmppd(env: dict[str, str], workdir: Path, attempts: int = 3) -> Xmppd:
 
 def start_once(env: dict[str, str], workdir: Path) -> Xmppd:
     """Start the server on fresh ports and wait for its login instructions on stdout."""
-    c2s, tls, http = free_ports(3)
-    env = dict(env, XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http))
+    c2s, tls, http, https = free_ports(4)
+    env = dict(env, XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
+               XMPP_HTTPS_PORT=str(https))
     stdout, stderr = workdir / "xmppd.out", workdir / "xmppd.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,

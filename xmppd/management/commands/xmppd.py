@@ -28,6 +28,21 @@ def _raise_fd_limit() -> None:
 
 
 
+def _https_endpoint(port: int, bind: str) -> str:
+    """A Twisted TLS endpoint for Daphne (HTTPS, wss://) with the certificate c2s uses."""
+    from twisted.internet.endpoints import quoteStringArgument as quote
+
+    from xmppd import tls
+
+    cert, key = tls.ensure_certificate(str(settings.XMPP_DATA_DIR), list(settings.XMPP_DOMAINS),
+                                       settings.XMPP_TLS_CERT, settings.XMPP_TLS_KEY)
+    endpoint = f"ssl:port={port}:interface={quote(bind)}:privateKey={quote(key)}:certKey={quote(cert)}"
+    with open(cert, "rb") as f:  # certKey loads the leaf only: send an operator's intermediates too
+        if f.read().count(b"-----BEGIN CERTIFICATE-----") > 1:
+            endpoint += f":extraCertChain={quote(cert)}"
+    return endpoint
+
+
 class Command(BaseCommand):
     help = "Run the XMPP server (c2s, direct TLS, HTTP) in one process."
 
@@ -36,6 +51,8 @@ class Command(BaseCommand):
         parser.add_argument("--c2s-port", type=int, default=settings.XMPP_C2S_PORT)
         parser.add_argument("--tls-port", type=int, default=settings.XMPP_TLS_PORT)
         parser.add_argument("--http-port", type=int, default=settings.XMPP_HTTP_PORT)
+        parser.add_argument("--https-port", type=int, default=settings.XMPP_HTTPS_PORT,
+                            help="HTTPS and wss:// with the c2s certificate (0: off)")
         parser.add_argument("--bind", default=settings.XMPP_BIND)
         parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio loop (see manage.py)")
 
@@ -65,8 +82,11 @@ class Command(BaseCommand):
 
         reactor.addSystemEventTrigger("before", "shutdown", stopping)
         endpoints = [] if opts["no_http"] else [f"tcp:port={opts['http_port']}:interface={opts['bind']}"]
+        if not opts["no_http"] and opts["https_port"]:
+            endpoints.append(_https_endpoint(opts["https_port"], opts["bind"]))
+        # websocket_timeout=-1: an XMPP session over WebSocket lasts as long as the client wants.
         Daphne(application=application, endpoints=endpoints, ready_callable=started,
-               signal_handlers=True, verbosity=0).run()
+               signal_handlers=True, verbosity=0, websocket_timeout=-1).run()
 
     def _report(self, task: asyncio.Task, opts: dict) -> None:
         if task.exception() is not None:
