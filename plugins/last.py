@@ -66,6 +66,8 @@ class LastActivity:
         connected = bool(self.server.sessions.resources(owner))
         found = None
         if not connected:
+            # Logouts are written in batches (accounts module): flush before reading.
+            await self.server.hooks.fire_all("account/flush-logouts")
             found = await db(get_last_logout, owner.local, owner.domain)
             if found is None:  # RFC 6121 §8.5.2.2.3: an IQ to a user who does not exist
                 raise StanzaError("service-unavailable")
