@@ -88,6 +88,21 @@ class C2SDriver:
         self.is_closing = False
         self._closed_fired = False
         self.unavailable: etree._Element | None = None
+        self._login_timer = self._start_login_timer()
+
+    def _start_login_timer(self) -> asyncio.TimerHandle | None:
+        """A connection that has not bound a resource in time is dropped (RFC 6120 §4.9.3.4):
+        half-open or silent streams must not hold a slot forever."""
+        timeout = self.server.config.login_timeout
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return loop.call_later(timeout, self._login_timed_out) if timeout else None
+
+    def _login_timed_out(self) -> None:
+        if self.session is None and not self.is_closing:
+            self.fail(StreamError("connection-timeout", "no login within the time limit"))
 
     # -- properties modules look at ------------------------------------------
     @property
@@ -365,6 +380,8 @@ class C2SDriver:
             old.closer("conflict")
         self.session = session
         self.machine.is_bound = True
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         result = etree.Element(ns.q(ns.BIND, "bind"), nsmap={None: ns.BIND})
         etree.SubElement(result, ns.q(ns.BIND, "jid")).text = str(full)
         self.send(iq_result(stanza, result))

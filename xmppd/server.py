@@ -30,6 +30,7 @@ class Config:
     auth_failure_delay_max: float = 5.0
     rate_limit_bytes: int = 1024 * 1024
     max_connections: int = 20000
+    login_timeout: float = 120.0  # seconds from connect to a bound resource
     data_dir: str = "var"
     redis_url: str = ""  # set: this node joins the cluster (xmppd/cluster.py)
     cluster_prefix: str = "xmppsite"  # Redis key prefix: one per cluster
@@ -46,7 +47,7 @@ class Config:
             ping_interval=s.XMPP_PING_INTERVAL, ping_timeout=s.XMPP_PING_TIMEOUT,
             auth_failure_delay_max=s.XMPP_AUTH_FAILURE_DELAY_MAX,
             rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
-            max_connections=s.XMPP_MAX_CONNECTIONS,
+            max_connections=s.XMPP_MAX_CONNECTIONS, login_timeout=s.XMPP_LOGIN_TIMEOUT,
             redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "",
         )
 

@@ -34,6 +34,14 @@ XMPP_HTTPS_PORT = int(os.environ.get("XMPP_HTTPS_PORT", "5281"))  # HTTPS and ws
 XMPP_WS_ALLOWED_ORIGINS = env_list("XMPP_WS_ALLOWED_ORIGINS", "*")
 XMPP_WS_SEE_OTHER_URI = os.environ.get("XMPP_WS_SEE_OTHER_URI", "")  # RFC 7395 §3.6.1: send clients there
 XMPP_WS_CONSIDER_SECURE = env_bool("XMPP_WS_CONSIDER_SECURE", False)  # ws:// is behind a TLS proxy
+# XEP-0124/XEP-0206 BOSH at /http-bind: the most a client may ask for (seconds; requests = hold + 1).
+XMPP_BOSH_MAX_WAIT = int(os.environ.get("XMPP_BOSH_MAX_WAIT", "60"))
+XMPP_BOSH_MAX_HOLD = int(os.environ.get("XMPP_BOSH_MAX_HOLD", "1"))
+XMPP_BOSH_MAX_INACTIVITY = int(os.environ.get("XMPP_BOSH_MAX_INACTIVITY", "60"))  # no request for this long ends it
+XMPP_BOSH_MAX_PAUSE = int(os.environ.get("XMPP_BOSH_MAX_PAUSE", "120"))  # XEP-0124 §10 'maxpause'; 0 = no pausing
+XMPP_BOSH_POLLING = int(os.environ.get("XMPP_BOSH_POLLING", "2"))  # shortest polling interval (§12)
+XMPP_BOSH_CORS_ORIGINS = env_list("XMPP_BOSH_CORS_ORIGINS", "*")  # browser Origins allowed ("*" = any)
+XMPP_BOSH_CONSIDER_SECURE = env_bool("XMPP_BOSH_CONSIDER_SECURE", False)  # http:// is behind a TLS proxy
 XMPP_REQUIRE_TLS = env_bool("XMPP_REQUIRE_TLS", True)
 XMPP_ALLOW_REGISTRATION = env_bool("XMPP_ALLOW_REGISTRATION", False)
 XMPP_TLS_CERT = os.environ.get("XMPP_TLS_CERT", "")
@@ -52,6 +60,7 @@ XMPP_PING_TIMEOUT = float(os.environ.get("XMPP_PING_TIMEOUT", "60"))
 XMPP_AUTH_FAILURE_DELAY_MAX = float(os.environ.get("XMPP_AUTH_FAILURE_DELAY_MAX", "5"))
 XMPP_RATE_LIMIT_BYTES = int(os.environ.get("XMPP_RATE_LIMIT_BYTES", str(1024 * 1024)))  # per second per c2s
 XMPP_MAX_CONNECTIONS = int(os.environ.get("XMPP_MAX_CONNECTIONS", "20000"))
+XMPP_LOGIN_TIMEOUT = float(os.environ.get("XMPP_LOGIN_TIMEOUT", "120"))  # connect → bound resource
 
 # Protocol modules, loaded by xmppd at startup (DESIGN.md "Adding an extension").
 XMPP_MODULES = env_list(
@@ -67,8 +76,13 @@ XMPP_MODULES = env_list(
         "rosters.xmpp",
         "offline.xmpp",
         "xmppd.transports.websocket",
+        "xmppd.transports.bosh",
         "xmppd.hostmeta",
         "commands.runtime",
+        "commands.adhoc",
+        "commands.rpc",
+        "commands.soap",
+        "commands.httpauth",
     ]),
 )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -139,3 +140,18 @@ async def test_connection_limit_is_resource_constraint(make_server) -> None:
     first.send(header())
     assert b"</stream:features>" in await first.read_until(rb"</stream:features>")
     second.close()
+
+
+async def test_silent_connection_is_dropped_with_connection_timeout(make_server) -> None:
+    srv = await make_server(login_timeout=0.5)
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    await expect_stream_error(raw, "connection-timeout")
+
+
+async def test_login_timer_stops_once_bound(make_server) -> None:
+    srv = await make_server(login_timeout=0.5)
+    raw = await logged_in(srv)
+    await asyncio.sleep(0.8)
+    raw.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert b"id=\"p2\"" in await raw.read_until(rb"id=\"p2\"")
