@@ -155,3 +155,45 @@ async def test_login_timer_stops_once_bound(make_server) -> None:
     await asyncio.sleep(0.8)
     raw.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert b"id=\"p2\"" in await raw.read_until(rb"id=\"p2\"")
+
+
+HOSTILE = [
+    ("<message>" + "<a xmlns='urn:x:n'>" * 100, "policy-violation"),
+    ("<message><body>" + "<b>" * 40 + "</b>" * 40 + "x" * 70000, "policy-violation"),
+    ("<message " + " ".join(f"a{i}='x'" for i in range(5000)) + "/>", None),
+    ("<message><body>\x00</body></message>", "not-well-formed"),
+    ("<?xml version='1.0'?>", "not-well-formed"),
+    ("<message><body><![CDATA[ok]]></body></message></stream:stream><x/>", None),
+    ("<!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;'>]><message>&lol2;</message>",
+     "restricted-xml"),
+    ("<message xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='/etc/passwd'/></message>", None),
+    ("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>", None),
+    ("<message to='‮@localhost'><body>x</body></message>", None),
+    ("<iq type='get' id='a' to='" + "a" * 2000 + "@localhost'><ping xmlns='urn:xmpp:ping'/></iq>", None),
+]
+
+
+@pytest.mark.parametrize("payload,condition", HOSTILE)
+async def test_hostile_input_after_login(make_server, payload: str, condition: str | None) -> None:
+    srv = await make_server(max_stanza_size=65536, max_depth=50)
+    raw = await logged_in(srv)
+    raw.send(payload)
+    if condition is not None:
+        await expect_stream_error(raw, condition)
+    else:  # harmless (CDATA; an unresolved XInclude is just an unknown child): the stream goes on or closes cleanly
+        try:
+            await raw.read_until(rb"</stream:stream>|</message>", timeout=1)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        assert b"Traceback" not in raw.buffer and b"passwd" not in raw.buffer.replace(b"/etc/passwd", b"")
+    # the server is still healthy for everybody else
+    other = await logged_in(srv, "zed")
+    other.send("<iq type='get' id='alive'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert b"alive" in await other.read_until(rb"alive")
+
+
+async def test_overlong_localpart_is_jid_malformed(xmpp) -> None:
+    raw = await logged_in(xmpp)
+    raw.send("<iq type='get' id='long' to='" + "a" * 2000 + "@localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    data = await raw.read_until(rb"</iq>")
+    assert b"type=\"error\"" in data and b"<jid-malformed" in data and b"id=\"long\"" in data
