@@ -44,10 +44,13 @@ class XMPPConnection(asyncio.Protocol):
         self._tokens = float(self._rate)
         self._last = time.monotonic()
         self._task: asyncio.Task | None = None
+        self._out: list[bytes] = []  # written this loop iteration, sent in one syscall
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
         if self.listener.is_full():
             # RFC 6120 §4.9.3.18: we are out of room for another stream.
             transport.write(_RESOURCE_CONSTRAINT)  # type: ignore[attr-defined]
@@ -141,12 +144,25 @@ class XMPPConnection(asyncio.Protocol):
         transport = self.transport
         if self._closing or transport is None or transport.is_closing():
             return False
-        transport.write(data)
+        out = self._out
+        out.append(data)
+        if len(out) == 1:  # the first write of this iteration schedules one flush for all
+            self._loop.call_soon(self._flush)
         return True
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     async def start_tls(self) -> None:
         loop = asyncio.get_running_loop()
         assert self.transport is not None and self.listener.ssl_context is not None
+        self._flush()  # <proceed/> goes out in the clear, before the handshake
         self.transport = await loop.start_tls(self.transport, self, self.listener.ssl_context,
                                               server_side=True, ssl_handshake_timeout=30)
         self.is_secure = True
@@ -159,6 +175,7 @@ class XMPPConnection(asyncio.Protocol):
             self.channel_bindings = tls.channel_bindings(ssl_object, self.listener.cert_der)
 
     def close(self) -> None:
+        self._flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self._closing = True

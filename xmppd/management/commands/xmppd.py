@@ -19,6 +19,16 @@ from django.core.management.base import BaseCommand
 log = logging.getLogger("xmppd")
 
 
+def _tune_gc() -> None:
+    """Fewer, cheaper cyclic-GC passes: the long-lived objects (code, modules, settings) are
+    frozen out of the scans, and young collections run every 50 000 allocations, not 700."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _raise_fd_limit() -> None:
     """10 000 connections need more than the usual 1024 descriptors."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -68,6 +78,7 @@ class Command(BaseCommand):
         application = import_string(settings.ASGI_APPLICATION)
 
         server = get_server()
+        _tune_gc()
         runner = Runner(server, application, host=opts["bind"],
                         ports=Ports(opts["c2s_port"], opts["tls_port"]),
                         cert=settings.XMPP_TLS_CERT, key=settings.XMPP_TLS_KEY)
