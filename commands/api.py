@@ -143,6 +143,17 @@ def paginate(request: HttpRequest, items: list[Any], key: str) -> dict[str, Any]
     return {key: chunk, "page": page, "page_size": size, "total": len(items), "next": nxt}
 
 
+PAGE_PARAMS = frozenset({"page", "page_size"})
+
+
+def check_query(request: HttpRequest, allowed: frozenset[str]) -> None:
+    """Refuse query parameters the endpoint does not document."""
+    extra = sorted(set(request.GET) - allowed)
+    if extra:
+        raise ApiError("bad-request", f"unknown query parameters: {', '.join(extra)}",
+                       {k: "unknown query parameter" for k in extra})
+
+
 def query_args(request: HttpRequest, multi: frozenset[str] = frozenset(),
                skip: frozenset[str] = frozenset({"page", "page_size"})) -> dict[str, Any]:
     """Query-string arguments: lists for the names in `multi`, else the single value."""
@@ -150,6 +161,8 @@ def query_args(request: HttpRequest, multi: frozenset[str] = frozenset(),
     for name, values in request.GET.lists():
         if name in skip:
             continue
+        if any(v == "" for v in values):
+            raise ApiError("bad-request", f"{name} may not be empty", {name: "may not be empty"})
         if name in multi:
             out[name] = values
         elif len(values) != 1:

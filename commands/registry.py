@@ -235,6 +235,10 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
+# XML 1.0 §2.2 Char: what XMPP (and so a form, a message, a JID) can carry.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _as_text(arg: Arg, value: Any) -> str:
     if isinstance(value, (list, tuple)) and arg.type == "text":
         value = "\n".join(str(v) for v in value)  # XEP-0004 text-multi: one <value/> per line
@@ -242,6 +246,8 @@ def _as_text(arg: Arg, value: Any) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError("must be a string")
+    if _NOT_XML.search(value):
+        raise ValueError("contains characters XML cannot carry")
     return value
 
 
@@ -257,10 +263,17 @@ def _parse_jid(value: Any) -> JID:
         return value
     if not isinstance(value, str):
         raise ValueError("must be a JID")
+    if _NOT_XML.search(value):
+        raise ValueError("contains characters XML cannot carry")
     try:
-        return JID.parse(value.strip())
+        jid = JID.parse(value.strip())
+        # A JID must survive its own text form (stanzas carry it as text): some non-ASCII
+        # domains map to ASCII that RFC 7622 §3.2 refuses.
+        if JID.parse(str(jid)) != jid:
+            raise InvalidJID("its normalized form is a different JID")
     except InvalidJID as exc:
         raise ValueError(f"is not a valid JID: {exc}") from None
+    return jid
 
 
 def _coerce(arg: Arg, value: Any) -> Any:

@@ -1,6 +1,6 @@
 """/api/ URL map (included by xmppsite/urls.py)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from commands import views
 
@@ -26,4 +26,5 @@ urlpatterns = [
     path("motd/<str:domain>", views.motd_view, name="motd"),
     path("tasks", views.tasks_view, name="tasks"),
     path("tasks/<str:task_id>", views.task_view, name="task"),
+    re_path(r"^.*$", views.not_found, name="not-found"),  # JSON errors for every /api/ path
 ]

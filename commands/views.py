@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from commands import registry
-from commands.api import (ApiError, authenticate, error_response, from_exception, json_body, json_response,
-                          no_content, page_params, paginate, query_args)
+from commands.api import (PAGE_PARAMS, ApiError, authenticate, check_query, error_response, from_exception,
+                          json_body, json_response, no_content, page_params, paginate, query_args)
 from commands.openapi import build_schema
 from commands.registry import Actor, CommandError
 
@@ -23,19 +23,24 @@ Handler = Callable[..., Awaitable[HttpResponse]]
 PAGED_SHAPES = frozenset({"list", "table"})
 
 
-def endpoint(**methods: Handler) -> Callable[..., Awaitable[HttpResponse]]:
-    """A view answering the given HTTP methods (handler(request, actor, **kwargs)); others get
-    405 with Allow. Every request is authenticated; errors become JSON error bodies."""
-    allowed = ", ".join(sorted(m.upper() for m in methods))
+def endpoint(methods_for: Callable[..., dict[str, Handler]] | None = None, *,
+             query: frozenset[str] | None = frozenset(), **methods: Handler) -> Callable[..., Awaitable[HttpResponse]]:
+    """A view answering the given HTTP methods (handler(request, actor, **kwargs)) — or those
+    `methods_for(**kwargs)` returns —; others get 405 with Allow. Every request is
+    authenticated; errors become JSON error bodies. `query`: the query parameters allowed
+    (None: the handler checks them)."""
 
     @csrf_exempt
     async def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        handler = methods.get(request.method.lower())
         try:
+            here = methods_for(**kwargs) if methods_for is not None else methods
+            handler = here.get(request.method.lower())
             if handler is None:
                 raise ApiError("method-not-allowed", f"{request.method} is not allowed here",
-                               headers={"Allow": allowed})
+                               headers={"Allow": ", ".join(sorted(m.upper() for m in here))})
             actor = await authenticate(request)
+            if query is not None:
+                check_query(request, query)
             return await handler(request, actor, **kwargs)
         except (ApiError, CommandError) as exc:
             return from_exception(exc)
@@ -43,7 +48,6 @@ def endpoint(**methods: Handler) -> Callable[..., Awaitable[HttpResponse]]:
             log.exception("API %s %s failed", request.method, request.path)
             return error_response("internal", "internal server error")
 
-    view.allowed_methods = allowed  # type: ignore[attr-defined]
     return view
 
 
@@ -85,23 +89,32 @@ def describe(cmd: registry.Command) -> dict[str, Any]:
                       "max": a.max, "regex": a.regex, "help": a.help} for a in cmd.args]}
 
 
+def _paging(cmd: registry.Command) -> frozenset[str]:
+    return PAGE_PARAMS if cmd.result in PAGED_SHAPES and not cmd.long_running else frozenset()
+
+
 async def command_get(request: HttpRequest, actor: Actor, name: str) -> HttpResponse:
     cmd = registry.get(name)
-    if not cmd.read_only:
-        raise ApiError("method-not-allowed", f"{name} changes state: use POST", headers={"Allow": "POST"})
     page_params(request)
-    result = await _run(actor, name, query_args(request, _multi(cmd)), strict=False)
+    result = await _run(actor, name, query_args(request, _multi(cmd), skip=_paging(cmd)), strict=False)
     return await _command_response(request, cmd, result)
 
 
 async def command_post(request: HttpRequest, actor: Actor, name: str) -> HttpResponse:
     cmd = registry.get(name)
+    check_query(request, _paging(cmd))
     page_params(request)
     result = await _run(actor, name, json_body(request), strict=True)
     return await _command_response(request, cmd, result)
 
 
-command_view = endpoint(get=command_get, post=command_post)
+def _command_methods(name: str) -> dict[str, Handler]:
+    """POST for every command, GET too for those that change nothing (404: no such command)."""
+    cmd = registry.get(name)
+    return {"get": command_get, "post": command_post} if cmd.read_only else {"post": command_post}
+
+
+command_view = endpoint(_command_methods, query=None)
 commands_index_view = endpoint(get=commands_index)
 
 
@@ -121,6 +134,7 @@ async def users_list(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 async def users_create(request: HttpRequest, actor: Actor) -> HttpResponse:
+    check_query(request, frozenset())
     body = _only(json_body(request), "jid", "password")
     await _run(actor, "register", body, strict=True)
     jid = str(registry.validate(registry.get("register"), body, strict=True)["jid"])
@@ -164,12 +178,14 @@ async def user_export(request: HttpRequest, actor: Actor, jid: str) -> HttpRespo
 
 
 async def roster_list(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
+    check_query(request, PAGE_PARAMS)
     page_params(request)
     rows = await _run(actor, "roster_get", {"jid": jid}, strict=True)
     return json_response(paginate(request, registry.to_json(rows), "items"))
 
 
 async def roster_add(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
+    check_query(request, frozenset())
     body = _only(json_body(request), "contact", "name", "groups")
     if isinstance(body.get("groups"), list):
         if not all(isinstance(g, str) for g in body["groups"]):
@@ -245,23 +261,27 @@ async def task_delete(request: HttpRequest, actor: Actor, task_id: str) -> HttpR
     return json_response(await _run(actor, "task_cancel", {"task_id": task_id}, strict=True))
 
 
-users_view = endpoint(get=users_list, post=users_create)
+users_view = endpoint(get=users_list, post=users_create, query=None)
 user_view = endpoint(get=user_get, delete=user_delete)
 user_password_view = endpoint(post=user_password, put=user_password)
 user_disable_view = endpoint(post=user_disable)
 user_enable_view = endpoint(post=user_enable)
-user_sessions_view = endpoint(get=user_sessions)
+user_sessions_view = endpoint(get=user_sessions, query=PAGE_PARAMS)
 user_export_view = endpoint(post=user_export)
-roster_view = endpoint(get=roster_list, post=roster_add)
+roster_view = endpoint(get=roster_list, post=roster_add, query=None)
 roster_item_view = endpoint(delete=roster_delete)
-sessions_view = endpoint(get=sessions_list)
+sessions_view = endpoint(get=sessions_list, query=None)
 session_view = endpoint(delete=session_delete)
-stats_view = endpoint(get=stats_get)
+stats_view = endpoint(get=stats_get, query=None)
 messages_view = endpoint(post=messages_post)
 announcements_view = endpoint(post=announcements_post)
 motd_view = endpoint(get=motd_get, put=motd_put, delete=motd_delete)
-tasks_view = endpoint(get=tasks_list)
+tasks_view = endpoint(get=tasks_list, query=PAGE_PARAMS)
 task_view = endpoint(get=task_get, delete=task_delete)
+
+
+async def not_found(request: HttpRequest) -> HttpResponse:
+    return error_response("not-found", f"no API endpoint {request.path}")
 
 
 async def openapi_view(request: HttpRequest) -> HttpResponse:

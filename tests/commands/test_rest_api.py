@@ -196,3 +196,28 @@ async def test_openapi_document() -> None:
     assert doc["paths"]["/api/commands/delete_old_offline"]["post"]["responses"]["202"]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     assert {"/api/users", "/api/users/{jid}", "/api/sessions", "/api/stats", "/api/tasks/{task_id}"} <= set(doc["paths"])
+
+
+# -- permission denials on every command ------------------------------------------------------
+
+def _sample_args(cmd: registry.Command, domain: str) -> dict:
+    """Valid-looking arguments aimed at `domain` (so that only the permission can refuse them)."""
+    values = {"jid": f"alice@{domain}", "user": f"alice@{domain}", "domain": domain, "contact": "bob@example.org",
+              "to": f"alice@{domain}", "password": "pw", "body": "hi", "name": "n", "days": 1, "id": 1,
+              "task_id": "00000000-0000-0000-0000-000000000000", "limit": 5}
+    return {a.name: values[a.name] for a in cmd.args if a.required}
+
+
+@pytest.mark.parametrize("name", [c.name for c in registry.all_commands() if not c.read_only])
+async def test_read_only_tokens_cannot_run_commands_that_change_state(name: str) -> None:
+    api = Api(await make_token(read_only=True))
+    r = await api.post(f"/api/commands/{name}", _sample_args(registry.get(name), "localhost"))
+    assert r.status_code == 403, r.data
+    assert r.data["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("name", [c.name for c in registry.all_commands() if c.permission != "user" or c.arg("jid")])
+async def test_domain_tokens_cannot_reach_other_domains_or_server_commands(name: str) -> None:
+    api = Api(await make_token(domain="example.org"))
+    r = await api.post(f"/api/commands/{name}", _sample_args(registry.get(name), "localhost"))
+    assert r.status_code == 403, r.data
