@@ -404,6 +404,26 @@ async def test_a_failing_send_marks_the_transport_closed() -> None:
     assert t.write(b"<a/>") is False and t.is_closed
 
 
+def test_autobahn_debug_arguments_are_lazy() -> None:
+    """autobahn evaluates its debug-log arguments even with debug off; after the module loads
+    they cost nothing until a line is formatted, and then read the same."""
+    import pprint
+
+    import autobahn.twisted.websocket as twisted_ws
+    import autobahn.websocket.protocol as protocol
+    from autobahn import util
+
+    from xmppd.server import get_server
+
+    get_server()  # loads XMPP_MODULES, xmppd.transports.websocket among them
+    assert getattr(protocol.pformat, "is_lazy", False) and getattr(twisted_ws.hltype, "is_lazy", False)
+    value = [("autoPingInterval", 0, "WebSocketServerFactory")]
+    lazy = protocol.pformat(value)
+    assert not isinstance(lazy, str)  # nothing formatted yet
+    assert f"{lazy}" == pprint.pformat(value) and str(lazy) == repr(lazy)
+    assert "{x}".format(x=twisted_ws.hlval(5)) == util.hlval(5)
+
+
 # -- Daphne for real: `manage.py xmppd` (ws:// on the HTTP port, wss:// on the HTTPS port) ---------
 
 @pytest.fixture(scope="module")
