@@ -25,7 +25,8 @@ class ApiTokenForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["domain"].choices = [("", "(server-wide)")] + [(d, d) for d in settings.XMPP_DOMAINS]
+        if "domain" in self.fields:  # read-only once the token exists
+            self.fields["domain"].choices = [("", "(server-wide)")] + [(d, d) for d in settings.XMPP_DOMAINS]
 
 
 @admin.register(ApiToken)

@@ -215,3 +215,27 @@ async def test_reload_reads_the_env_file(xmpp, settings, tmp_path: Path) -> None
     env.write_text("XMPP_OFFLINE_QUOTA=lots\n")
     r = await api.post("/api/commands/reload")
     assert r.status_code == 400 and "XMPP_OFFLINE_QUOTA" in r.data["error"]["fields"]
+
+
+async def test_session_listings(xmpp) -> None:
+    await xmpp.add_user("alice")
+    await xmpp.add_user("bob", domain="example.org")
+    raws = [await raw_login(xmpp.host, xmpp.port, "alice", resource="one"),  # kept: dropped sockets close
+            await raw_login(xmpp.host, xmpp.port, "alice", resource="two"),
+            await raw_login(xmpp.host, xmpp.port, "bob", resource="x", domain="example.org")]
+    await wait_for(lambda: len(xmpp.server.sessions) == 3)
+    api = Api(await make_token())
+    assert (await api.get("/api/commands/count_sessions")).data == {"result": 3}
+    assert (await api.get("/api/commands/count_sessions", domain="example.org")).data == {"result": 1}
+    r = await api.get("/api/commands/list_online_users")
+    assert r.data["result"] == ["alice@localhost", "bob@example.org"]
+    r = await api.get("/api/users/alice@localhost/sessions")
+    assert [s["jid"] for s in r.data["items"]] == ["alice@localhost/one", "alice@localhost/two"]
+    assert all(s["transport"] == "tcp" and s["ip"] for s in r.data["items"])
+    scoped = Api(await make_token(domain="example.org"))
+    r = await scoped.get("/api/sessions", domain="example.org")
+    assert [s["jid"] for s in r.data["items"]] == ["bob@example.org/x"]
+    assert (await scoped.delete("/api/sessions/alice@localhost/one")).status_code == 403
+    assert len(xmpp.server.sessions) == 3
+    for raw in raws:
+        raw.close()
