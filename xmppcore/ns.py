@@ -40,3 +40,10 @@ def q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 SASL_CB = "urn:xmpp:sasl-cb:0"
 CHATSTATES = "http://jabber.org/protocol/chatstates"
+XDATA_VALIDATE = "http://jabber.org/protocol/xdata-validate"  # XEP-0122
+XDATA_LAYOUT = "http://jabber.org/protocol/xdata-layout"  # XEP-0141
+ADMIN = "http://jabber.org/protocol/admin"  # XEP-0133 FORM_TYPE and node prefix
+RPC = "jabber:iq:rpc"  # XEP-0009
+SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"  # SOAP 1.2 (XEP-0072)
+SOAP_FEATURE = "http://jabber.org/protocol/soap"  # XEP-0072 §3.1 disco feature
+HTTP_AUTH = "http://jabber.org/protocol/http-auth"  # XEP-0070
