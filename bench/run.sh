@@ -9,7 +9,7 @@ set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"; TOP="$(dirname "$HERE")"
 BENCH="${BENCH:-$TOP/../shared/bench}"
 OUT="${OUT:-$HERE/results/raw.jsonl}"; mkdir -p "$(dirname "$OUT")"
-PORT="${PORT:-35222}"; HTTP="${HTTP_PORT:-35280}"
+PORT="${PORT:-16222}"; HTTP="${HTTP_PORT:-16280}"  # below the ephemeral range (32768+)
 PY="$TOP/.venv/bin/python"
 export XMPP_DATA_DIR=/tmp/xmppsite-bench XMPP_DOMAINS=bench.local XMPP_REQUIRE_TLS=false \
   XMPP_ALLOW_REGISTRATION=true XMPP_C2S_PORT=$PORT XMPP_TLS_PORT=$((PORT+1)) XMPP_HTTP_PORT=$HTTP \
