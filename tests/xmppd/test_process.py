@@ -127,8 +127,13 @@ def start_once(env: dict[str, str], workdir: Path) -> Xmppd:
 
 
 def stop_xmppd(running: Xmppd) -> None:
+    """SIGTERM first (a cluster node then removes its sessions from Redis), SIGKILL if it hangs."""
     if running.proc.poll() is None:
-        running.proc.kill()
+        running.proc.terminate()
+        try:
+            running.proc.wait(timeout=EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            running.proc.kill()
     running.proc.wait(timeout=10)
 
 
