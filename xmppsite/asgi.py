@@ -13,11 +13,17 @@ from channels.security.websocket import WebsocketDenier  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from xmppd.consumers import XMPPStreamConsumer  # noqa: E402
+from xmppd.transports.bosh import BoshConsumer  # noqa: E402
 from xmppd.transports.websocket import XMPPWebSocketConsumer, origin_validator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # XEP-0124/XEP-0206 (BOSH) at /http-bind; everything else is the Django site.
+        "http": URLRouter([
+            path("http-bind", BoshConsumer.as_asgi()),
+            path("http-bind/", BoshConsumer.as_asgi()),
+            re_path(r"", django_asgi_app),
+        ]),
         "xmpp": XMPPStreamConsumer.as_asgi(),
         # RFC 7395 (XMPP over WebSocket); any other WebSocket path is refused (HTTP 403).
         "websocket": origin_validator(URLRouter([

@@ -1,0 +1,651 @@
+"""XEP-0124 (BOSH) 1.11.2 and XEP-0206 (XMPP Over BOSH) 1.4, sans-I/O.
+
+One `BoshSession` is the protocol state of one BOSH session: the `rid` window and the
+order requests are processed in, which held request answers next and with what, the
+`hold`/`wait`/`inactivity`/`polling`/`requests` rules, `pause`, `terminate`, the
+response cache for retransmission, acknowledgements (`ack`, `report`, `time`) and
+key sequencing. It is driven with parsed requests, output elements and the current
+time (`now`, seconds on any monotonic clock); it answers with the bytes to feed the
+stream machine and the HTTP responses to send. It never waits, reads a clock or
+touches a socket: `xmppd.transports.bosh` does that.
+
+XEP-0206 maps the XMPP stream onto the session: the stream machine is fed a synthetic
+`<stream:stream>` header when the session is created and on `xmpp:restart`, then the
+children of each `<body/>` in `rid` order, and `</stream:stream>` on `type='terminate'`.
+`BoshFraming` is the machine's framing: the header and the closing tag are never sent
+to a BOSH client (XEP-0206 §4: the session creation response carries the header's
+attributes instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Final, Sequence
+
+from lxml import etree
+
+from xmppcore import ns
+from xmppcore.errors import StreamError
+from xmppcore.jid import JID, InvalidJID
+from xmppcore.parser import Close, Element, Header, StreamParser
+
+VERSION: Final = (1, 11)  # XEP-0124 §7.1 'ver': the highest BOSH version we speak
+MAX_RID: Final = 2**53 - 1  # XEP-0124 §14.1
+CONTENT_TYPE: Final = "text/xml; charset=utf-8"  # XEP-0124 §7.1: when the client names none
+STREAM_CLOSE: Final = b"</stream:stream>"
+
+_BODY = ns.q(ns.BOSH, "body")
+_XML_LANG = ns.q(ns.XML, "lang")
+_XBOSH_VERSION = ns.q(ns.XBOSH, "version")
+_XBOSH_RESTART = ns.q(ns.XBOSH, "restart")
+_XBOSH_RESTARTLOGIC = ns.q(ns.XBOSH, "restartlogic")
+
+# XEP-0124 §17.2: terminal binding conditions.
+CONDITIONS: Final = frozenset({
+    "bad-request", "host-gone", "host-unknown", "improper-addressing", "internal-server-error",
+    "item-not-found", "other-request", "policy-violation", "remote-connection-failed",
+    "remote-stream-error", "see-other-uri", "system-shutdown", "undefined-condition",
+})
+# XEP-0124 §17.1: the deprecated HTTP codes these conditions replace, used only with a
+# legacy client (one whose session creation request had no 'ver').
+LEGACY_STATUS: Final = {"bad-request": 400, "policy-violation": 403, "item-not-found": 404}
+
+
+class BoshError(Exception):
+    """A request that ends the session with a terminal binding condition (XEP-0124 §17.2)."""
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        assert condition in CONDITIONS, condition
+        super().__init__(f"{condition}: {text}" if text else condition)
+        self.condition = condition
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The server's side of the negotiation (seconds); a client may ask for less, never more."""
+
+    max_wait: int = 60
+    max_hold: int = 1
+    max_inactivity: int = 60
+    polling: int = 2
+    max_pause: int = 120  # 0: pausing is not offered (no 'maxpause')
+    max_cached: int = 16  # responses kept for retransmission when the client acknowledges
+    report_after: float = 1.0  # XEP-0124 §9.2: unacknowledged this long → 'report'
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One HTTP response: a `<body/>` and its status (200 but for legacy clients)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = CONTENT_TYPE
+
+
+# -- requests ----------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Request:
+    """A parsed `<body/>` request: its attributes (Clark names) and its payloads, each one
+    serialized element, in order."""
+
+    attrs: dict[str, str]
+    payloads: list[bytes]
+    rid: int
+
+    @property
+    def sid(self) -> str | None:
+        return self.attrs.get("sid")
+
+    @property
+    def type(self) -> str | None:
+        return self.attrs.get("type")
+
+    @property
+    def is_restart(self) -> bool:
+        return self.attrs.get(_XBOSH_RESTART) in ("true", "1")  # XEP-0206 §5 (xs:boolean)
+
+    @property
+    def is_terminate(self) -> bool:
+        return self.type == "terminate"
+
+    @property
+    def ack(self) -> int | None:
+        return _int_attr(self.attrs, "ack")
+
+    @property
+    def pause(self) -> int | None:
+        return _int_attr(self.attrs, "pause")
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing for the server: a poll (XEP-0124 §12 counts these)."""
+        return not self.payloads and not self.is_restart and self.type is None and "pause" not in self.attrs
+
+
+def _int_attr(attrs: dict[str, str], name: str, limit: int = MAX_RID) -> int | None:
+    value = attrs.get(name)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 16 or int(value) > limit:
+        raise BoshError("bad-request", f"'{name}' must be a non-negative integer")
+    return int(value)
+
+
+def parse_request(data: bytes, max_stanza_size: int = 262144, max_depth: int = 64) -> Request:
+    """Parse one HTTP request body: a `<body/>` in the httpbind namespace (XEP-0124 §4).
+
+    The same restricted parser as a TCP stream (RFC 6120 §11: no DTD, comments, PIs or
+    entities; the stanza size and depth limits), so a payload is exactly what the stream
+    machine would accept. Raises BoshError('bad-request') (or 'policy-violation' for a
+    stanza over the size limit).
+    """
+    parser = StreamParser(max_stanza_size, max_depth + 1)  # +1: stanzas sit inside <body/>
+    try:
+        events = parser.feed(data)
+    except StreamError as err:
+        condition = "policy-violation" if err.condition == "policy-violation" else "bad-request"
+        raise BoshError(condition, err.text) from None
+    if not events or not isinstance(events[0], Header):
+        raise BoshError("bad-request", "empty request")
+    root = events[0].element
+    if root.tag != _BODY:
+        raise BoshError("bad-request", f"expected <body xmlns='{ns.BOSH}'/>")
+    if not isinstance(events[-1], Close):
+        raise BoshError("bad-request", "incomplete <body/>")
+    attrs = dict(root.attrib)
+    rid = _int_attr(attrs, "rid")
+    if rid is None or rid == 0:
+        raise BoshError("bad-request", "'rid' is required")
+    payloads = [_payload_bytes(ev.element) for ev in events if isinstance(ev, Element)]
+    return Request(attrs, payloads, rid)
+
+
+def _payload_bytes(el: etree._Element) -> bytes:
+    # XEP-0206 §3 note: many clients leave stanzas in the httpbind default namespace,
+    # treating jabber:client as a subset of it; they mean jabber:client.
+    if etree.QName(el).namespace == ns.BOSH:
+        el = _rehome(el, None)
+    return etree.tostring(el)
+
+
+def _rehome(el: etree._Element, parent: etree._Element | None) -> etree._Element:
+    """A copy of `el` with every httpbind-qualified element moved to jabber:client."""
+    qname = etree.QName(el)
+    tag = ns.q(ns.CLIENT, qname.localname) if qname.namespace == ns.BOSH else el.tag
+    nsmap = {prefix: ns.CLIENT if uri == ns.BOSH else uri for prefix, uri in el.nsmap.items()}
+    if parent is None:
+        copy = etree.Element(tag, dict(el.attrib), nsmap=nsmap)
+    else:
+        copy = etree.SubElement(parent, tag, dict(el.attrib), nsmap=nsmap)
+        copy.tail = el.tail
+    copy.text = el.text
+    for child in el:
+        if isinstance(child.tag, str):
+            _rehome(child, copy)
+    return copy
+
+
+# -- the stream machine's side ------------------------------------------------------
+
+class BoshFraming:
+    """XEP-0206 framing for `xmppcore.stream.StreamMachine`: nothing on the wire for the
+    stream header and close; the header's attributes are kept for the session creation
+    response ('authid', 'from', XEP-0206 §4)."""
+
+    __slots__ = ("stream_attrs",)
+
+    def __init__(self) -> None:
+        self.stream_attrs: dict[str, str] = {}
+
+    def open_bytes(self, attrs: dict[str, str], content_ns: str) -> bytes:
+        self.stream_attrs = dict(attrs)
+        return b""
+
+    def close_bytes(self) -> bytes:
+        return b""
+
+
+def stream_header(to: str, lang: str | None = None, version: str = "1.0",
+                  from_: str | None = None) -> bytes:
+    """The `<stream:stream>` start tag a BOSH session stands for (XEP-0206 §4, §5)."""
+    header = etree.Element(ns.q(ns.STREAM, "stream"), nsmap={None: ns.CLIENT, "stream": ns.STREAM})
+    header.set("to", to)
+    header.set("version", version)
+    if lang:
+        header.set(_XML_LANG, lang)
+    if from_:
+        header.set("from", from_)
+    return etree.tostring(header)[:-2] + b">"  # serialized empty: keep the start tag only
+
+
+def body_bytes(attrs: dict[str, str], payloads: Sequence[bytes] = ()) -> bytes:
+    """A response `<body/>` around already serialized elements."""
+    nsmap: dict[str | None, str] = {None: ns.BOSH}
+    if any(name.startswith("{" + ns.XBOSH) for name in attrs):
+        nsmap["xmpp"] = ns.XBOSH
+    # XEP-0206 §3: a body carrying stream features or a stream error declares the prefix.
+    if any(p.startswith(b"<stream:") for p in payloads):
+        nsmap["stream"] = ns.STREAM
+    el = etree.Element(_BODY, nsmap=nsmap)
+    for name, value in attrs.items():
+        el.set(name, value)
+    empty = etree.tostring(el)
+    if not payloads:
+        return empty
+    # Each payload is one element the stream machine serialized already (one per write):
+    # splice them in instead of parsing every outgoing stanza again.
+    return empty[:-2] + b">" + b"".join(payloads) + b"</body>"
+
+
+def terminal_response(condition: str, *, legacy: bool = False, payloads: Sequence[bytes] = (),
+                      content_type: str = CONTENT_TYPE) -> Response:
+    """`<body type='terminate' condition=…/>` (XEP-0124 §17.2), or the deprecated HTTP
+    status for a legacy client (§17.1)."""
+    status = LEGACY_STATUS.get(condition, 200) if legacy else 200
+    return Response(body_bytes({"type": "terminate", "condition": condition}, payloads), status, content_type)
+
+
+def _sha1_hex(value: str) -> str:
+    return hashlib.sha1(value.encode()).hexdigest()  # noqa: S324 — XEP-0124 §15 mandates SHA-1
+
+
+def _version_tuple(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    major, _, minor = value.partition(".")
+    if not major.isdigit() or not (minor or "0").isdigit():
+        raise BoshError("bad-request", "'ver' is <major>.<minor>")
+    return int(major), int(minor or 0)
+
+
+# -- one session ------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Outcome:
+    """What to do with one request.
+
+    feed:       stream-machine input, in order (the driver's data_received)
+    reply:      answer this HTTP request now with this; it will not be held
+    superseded: answer the HTTP request that was waiting on the same rid with this
+                (XEP-0124 §14.3: the new request takes its place)
+    """
+
+    feed: list[bytes] = field(default_factory=list)
+    reply: Response | None = None
+    superseded: Response | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    """A request processed in order and not answered yet."""
+
+    received: float
+    is_pause: bool = False
+    is_abandoned: bool = False  # its HTTP connection went away: it can carry nothing
+
+
+@dataclass(slots=True)
+class _End:
+    """Why and how the session ends: the first pending request gets `condition` (None: a
+    normal termination) with whatever output is left; the others get 'other-request'
+    (after an error) or an empty body (after a normal close, XEP-0124 §13)."""
+
+    condition: str | None
+    reported: bool = False
+
+
+class BoshSession:
+    """The protocol state of one BOSH session (XEP-0124 §7-§15)."""
+
+    def __init__(self, sid: str, request: Request, limits: Limits, now: float, *,
+                 is_local_domain: Callable[[str], bool]) -> None:
+        """Negotiate from the session creation request (§7.1); raises BoshError when the
+        request cannot create a session (the caller answers with its condition)."""
+        attrs = request.attrs
+        self.sid = sid
+        self.limits = limits
+        self.client_version = _version_tuple(attrs.get("ver"))
+        self.is_legacy = self.client_version is None
+        self.domain = self._check_to(attrs.get("to"), is_local_domain)
+        self.lang = attrs.get(_XML_LANG)
+        self.xmpp_version = attrs.get(_XBOSH_VERSION) or "1.0"
+        self.from_ = attrs.get("from")
+        self.content_type = attrs.get("content") or CONTENT_TYPE
+        wait = _int_attr(attrs, "wait")
+        hold = _int_attr(attrs, "hold")
+        self.wait = limits.max_wait if wait is None else min(wait, limits.max_wait)
+        self.hold = 1 if hold is None else min(hold, limits.max_hold)
+        if self.wait == 0:
+            self.hold = 0  # §12: wait='0' asks for a polling session just as hold='0' does
+        self.requests = self.hold + 1  # §7.1: RECOMMENDED hold + 1
+        self.is_polling = self.hold == 0
+        self.polling = limits.polling
+        # §12: a polling session gets more inactivity than a normal one, by more than 'polling'.
+        self.inactivity = limits.max_inactivity + (limits.polling + 1 if self.is_polling else 0)
+        self.maxpause = limits.max_pause
+        self.acks = "ack" in attrs  # §9: the client acknowledges; so do we
+        self.key = attrs.get("newkey", "").lower() or None  # §15 key sequencing
+        self.framing = BoshFraming()
+        self.creation_rid = request.rid
+        self.last_rid = request.rid  # the highest rid processed; all lower ones were too
+        self.last_answered = request.rid - 1
+        self.held: dict[int, _Held] = {request.rid: _Held(now)}
+        self.buffered: dict[int, tuple[Request, float]] = {}  # ahead of a missing rid
+        self.abandoned: set[int] = set()  # buffered ones whose HTTP connection went away
+        self.outbox: list[bytes] = []
+        self.cache: dict[int, tuple[Response, float]] = {}  # §14.3 retransmission
+        self.idle_since: float | None = None
+        self.pause: int | None = None  # §10: the inactivity allowed until the next request
+        self.report: tuple[int, int] | None = None  # §9.2 (rid, milliseconds)
+        self.end: _End | None = None
+        self.saw_stream_error = False
+        self.previous_at = now
+        self.previous_empty = False
+        self.previous_answer_empty = False
+
+    @staticmethod
+    def _check_to(to: str | None, is_local_domain: Callable[[str], bool]) -> str:
+        if not to:
+            raise BoshError("improper-addressing", "the session creation request needs 'to'")
+        try:
+            jid = JID.parse(to)
+        except (InvalidJID, ValueError):
+            raise BoshError("host-unknown", "bad 'to' address") from None
+        if jid.local is not None or jid.resource is not None or not is_local_domain(jid.domain):
+            raise BoshError("host-unknown", "this server does not serve that domain")
+        return jid.domain
+
+    # -- input ----------------------------------------------------------------------
+    def start(self) -> list[bytes]:
+        """The stream input that opens the session's XMPP stream (XEP-0206 §4)."""
+        return [stream_header(self.domain, self.lang, self.xmpp_version, self.from_)]
+
+    def receive(self, request: Request, now: float) -> Outcome:
+        """One request for this session (§8, §11-§15)."""
+        rid = request.rid
+        if self.end is not None:
+            return Outcome(reply=self._late_reply())
+        if rid <= self.last_rid:
+            return self._repeat(rid)
+        if rid in self.buffered:  # §14.3: received, not answered: the new one takes over
+            self.abandoned.discard(rid)
+            return Outcome(superseded=self._recoverable())
+        if rid > self.last_rid + self.requests:
+            return self._fail("item-not-found")  # §14.1: beyond the window
+        if self._is_overactive(request, now):
+            return self._fail("policy-violation")
+        self.previous_at, self.previous_empty = now, request.is_empty
+        self.buffered[rid] = (request, now)
+        feed: list[bytes] = []
+        while self.last_rid + 1 in self.buffered and self.end is None:
+            next_request, received = self.buffered.pop(self.last_rid + 1)
+            self.last_rid += 1
+            feed.extend(self._process(next_request, received, now))
+        return Outcome(feed=feed)
+
+    def _repeat(self, rid: int) -> Outcome:
+        cached = self.cache.get(rid)
+        if cached is not None:  # §14.3: the network lost our response: send it again
+            return Outcome(reply=cached[0])
+        held = self.held.get(rid)
+        if held is not None:
+            held.is_abandoned = False
+            return Outcome(superseded=self._recoverable())
+        return self._fail("item-not-found")  # §14.3: no longer buffered
+
+    def _is_overactive(self, request: Request, now: float) -> bool:
+        """§11 (Overactivity) and §12 (Polling Sessions)."""
+        pending = len(self.held) + len(self.buffered) + 1
+        if request.pause is not None or request.is_terminate:
+            return pending > self.requests + 1  # §11: one extra request may pause or terminate
+        if pending > self.requests:
+            return True
+        if not request.is_empty or not self.polling:
+            return False
+        if any(rid > request.rid for rid in self.buffered):
+            return False  # it arrived late: the last of the sequence (in rid order) is not empty
+        too_soon = now - self.previous_at < self.polling
+        if self.is_polling:
+            return too_soon and self.previous_empty and self.previous_answer_empty
+        return too_soon and pending == self.requests
+
+    def _process(self, request: Request, received: float, now: float) -> list[bytes]:
+        """A request whose turn has come (rid order, §14.1): what it gives the stream."""
+        rid = request.rid
+        held = self.held[rid] = _Held(received, is_abandoned=rid in self.abandoned)
+        self.abandoned.discard(rid)
+        if not self._check_key(request):
+            self.end = _End("item-not-found")  # §15: told to the oldest pending request
+            return []
+        if self.acks:
+            self._on_client_ack(request, now)
+        self.pause = None  # §10: back to normal with the next request
+        if request.pause is not None and self.maxpause:
+            held.is_pause = True
+            self.pause = min(request.pause, self.maxpause)
+        if request.is_restart:
+            # XEP-0206 §5: a new stream; a stanza in the restart request is ignored.
+            to = request.attrs.get("to") or self.domain
+            lang = request.attrs.get(_XML_LANG) or self.lang
+            return [stream_header(to, lang, self.xmpp_version, request.attrs.get("from") or self.from_)]
+        feed = list(request.payloads)
+        if request.is_terminate:  # §13: forward the payloads, then close the stream
+            feed.append(STREAM_CLOSE)
+            self.end = _End(None)
+        return feed
+
+    def _check_key(self, request: Request) -> bool:
+        """§15: each key hashes to the previous one; a new key sequence may start anywhere."""
+        if self.key is None:
+            return True
+        key = request.attrs.get("key", "").lower()
+        if not key or _sha1_hex(key) != self.key:
+            return False
+        self.key = request.attrs.get("newkey", "").lower() or key
+        return True
+
+    def _on_client_ack(self, request: Request, now: float) -> None:
+        """§9.2: the client says which responses it has; keep the others for retransmission."""
+        ack = request.ack
+        if ack is None:  # it has them all
+            ack = request.rid - 1
+        for rid in [r for r in self.cache if r <= ack]:
+            del self.cache[rid]
+        if ack < self.last_answered and ack + 1 in self.cache:
+            sent = self.cache[ack + 1][1]
+            if now - sent >= self.limits.report_after:
+                self.report = (ack + 1, int((now - sent) * 1000))
+
+    # -- output ---------------------------------------------------------------------
+    def push(self, data: bytes) -> bool:
+        """One element the server sends the client; False once the session is over."""
+        if not data:
+            return True  # the framing's empty header/close
+        if self.end is not None and self.end.reported:
+            return False
+        if data.startswith(b"<stream:error"):
+            self.saw_stream_error = True
+        self.outbox.append(data)
+        return True
+
+    def stream_closed(self) -> None:
+        """The server closed the XMPP stream: after a stream error, that is what the client
+        hears (XEP-0206 §7 'remote-stream-error'); otherwise a normal termination."""
+        if self.end is None:
+            self.end = _End("remote-stream-error" if self.saw_stream_error else None)
+        elif self.saw_stream_error and not self.end.reported:
+            self.end.condition = "remote-stream-error"
+
+    def shutdown(self, condition: str = "system-shutdown") -> None:
+        """The server ends the session by itself (§17.2 e.g. 'system-shutdown')."""
+        if self.end is None:
+            self.end = _End(condition)
+
+    def abandon(self, rid: int) -> None:
+        """The HTTP request waiting on `rid` went away: nothing may be sent through it."""
+        held = self.held.get(rid)
+        if held is not None:
+            held.is_abandoned = True
+        elif rid in self.buffered:
+            self.abandoned.add(rid)
+
+    def due(self, now: float) -> list[tuple[int, Response]]:
+        """The held requests to answer now, oldest first (§8: in rid order)."""
+        out: list[tuple[int, Response]] = []
+        if self.end is not None:
+            self._answer_all_ending(out, now)
+            return out
+        if any(h.is_pause for h in self.held.values()):
+            self._answer_pause(out, now)
+            return out
+        for rid in [r for r, h in self.held.items() if h.is_abandoned]:
+            self._answer(out, rid, now, carry=False)
+        while len(self.held) > self.hold:  # §8: never hold more than 'hold'
+            self._answer(out, next(iter(self.held)), now)
+        if self.held and (self.outbox or self.report is not None):
+            self._answer(out, next(iter(self.held)), now)
+        while self.held:  # §8: 'wait' is the longest a request is held
+            rid, held = next(iter(self.held.items()))
+            if now < held.received + self.wait:
+                break
+            self._answer(out, rid, now)
+        return out
+
+    def _answer_pause(self, out: list[tuple[int, Response]], now: float) -> None:
+        # §10: answer everything at once; the pause request itself carries no payload.
+        for rid, held in list(self.held.items()):
+            self._answer(out, rid, now, carry=not held.is_pause, cache=not held.is_pause)
+
+    def _answer_all_ending(self, out: list[tuple[int, Response]], now: float) -> None:
+        end = self.end
+        assert end is not None
+        pending = sorted(list(self.held) + list(self.buffered))
+        self.held.clear()
+        self.buffered.clear()
+        self.abandoned.clear()
+        for rid in pending:
+            if not end.reported:
+                out.append((rid, self._ending_response()))
+            elif end.condition:
+                out.append((rid, self._response({"type": "terminate", "condition": "other-request"}, ())))
+            else:
+                out.append((rid, self._response({}, ())))
+        if pending:
+            self.idle_since = now
+
+    def _ending_response(self) -> Response:
+        """The one response that tells the client the session is over, with what is left."""
+        end = self.end
+        assert end is not None
+        end.reported = True
+        attrs = {"type": "terminate"}
+        if end.condition:
+            attrs["condition"] = end.condition
+        payloads, self.outbox = self.outbox, []
+        return self._response(attrs, payloads, end.condition)
+
+    def _answer(self, out: list[tuple[int, Response]], rid: int, now: float, *,
+                carry: bool = True, cache: bool = True) -> None:
+        held = self.held.pop(rid)
+        payloads: list[bytes] = []
+        if carry and not held.is_abandoned:
+            payloads, self.outbox = self.outbox, []
+        attrs: dict[str, str] = {}
+        if rid == self.creation_rid:
+            attrs.update(self._creation_attrs())
+        elif self.acks and self.last_rid > rid:
+            attrs["ack"] = str(self.last_rid)  # §9.1: later requests arrived meanwhile
+        if self.report is not None and carry and not held.is_abandoned:
+            attrs["report"], attrs["time"] = str(self.report[0]), str(self.report[1])
+            self.report = None
+        response = self._response(attrs, payloads)
+        if cache:
+            self._cache(rid, response, now)
+        self.last_answered = max(self.last_answered, rid)
+        self.previous_answer_empty = not payloads
+        if not self.held:
+            self.idle_since = now
+        if not held.is_abandoned:
+            out.append((rid, response))
+
+    def _cache(self, rid: int, response: Response, now: float) -> None:
+        self.cache[rid] = (response, now)
+        # §14.3: as many as simultaneous requests, or what the client has not acknowledged.
+        keep = self.limits.max_cached if self.acks else self.requests
+        while len(self.cache) > keep:
+            del self.cache[next(iter(self.cache))]
+
+    def _creation_attrs(self) -> dict[str, str]:
+        """§7.1 and XEP-0206 §4: the session creation response's attributes."""
+        attrs = {"sid": self.sid, "wait": str(self.wait), "requests": str(self.requests),
+                 "hold": str(self.hold), "inactivity": str(self.inactivity),
+                 "polling": str(self.polling)}
+        if self.maxpause:
+            attrs["maxpause"] = str(self.maxpause)
+        if self.client_version is not None:
+            attrs["ver"] = "%d.%d" % min(self.client_version, VERSION)
+        attrs["from"] = self.framing.stream_attrs.get("from", self.domain)
+        if "id" in self.framing.stream_attrs:
+            attrs["authid"] = self.framing.stream_attrs["id"]
+        if self.acks:
+            attrs["ack"] = str(self.creation_rid)
+        attrs[_XBOSH_VERSION] = self.framing.stream_attrs.get("version", "1.0")
+        attrs[_XBOSH_RESTARTLOGIC] = "true"
+        return attrs
+
+    def _response(self, attrs: dict[str, str], payloads: Sequence[bytes],
+                  condition: str | None = None) -> Response:
+        status = LEGACY_STATUS.get(condition or "", 200) if self.is_legacy else 200
+        return Response(body_bytes(attrs, payloads), status, self.content_type)
+
+    def _recoverable(self) -> Response:
+        """§17.3: a recoverable binding condition for a request superseded by its repeat."""
+        return self._response({"type": "error"}, ())
+
+    def _fail(self, condition: str) -> Outcome:
+        """End the session with a terminal condition reported to the current request; the
+        requests still pending get 'other-request'."""
+        self.end = _End(condition, reported=True)
+        return Outcome(reply=terminal_response(condition, legacy=self.is_legacy,
+                                               content_type=self.content_type))
+
+    def _late_reply(self) -> Response:
+        """A request after the session ended: the end if nobody heard of it yet."""
+        assert self.end is not None
+        if self.end.reported:
+            return terminal_response("item-not-found", legacy=self.is_legacy, content_type=self.content_type)
+        return self._ending_response()
+
+    # -- time -----------------------------------------------------------------------
+    @property
+    def inactivity_now(self) -> int:
+        return self.pause if self.pause is not None else self.inactivity
+
+    def deadline(self) -> float | None:
+        """When `due` or `is_expired` may change without any input."""
+        if self.end is not None:
+            return None if self.end.reported else self._idle_deadline()
+        times = [held.received + self.wait for held in self.held.values()]
+        idle = self._idle_deadline()
+        if idle is not None:
+            times.append(idle)
+        return min(times) if times else None
+
+    def _idle_deadline(self) -> float | None:
+        if self.held or self.idle_since is None:
+            return None
+        return self.idle_since + self.inactivity_now
+
+    def is_expired(self, now: float) -> bool:
+        """§10: no request for longer than the inactivity period: the session is over.
+        Requests buffered behind a rid that never came do not keep it alive."""
+        deadline = self._idle_deadline()
+        return deadline is not None and now >= deadline
+
+    @property
+    def is_finished(self) -> bool:
+        """Ended, and everyone who had to hear of it has."""
+        return self.end is not None and self.end.reported and not self.held and not self.buffered
