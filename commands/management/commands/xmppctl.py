@@ -225,7 +225,9 @@ class Command(BaseCommand):  # noqa: F811 (Django wants this name)
         body = registry.to_json(registry.validate(cmd, raw))
         body = {k: v for k, v in body.items() if v is not None and v != []}
         base, token = endpoint
-        status, data = http(base, token, "POST", f"/api/commands/{cmd.name}?page_size=500", body)
+        paged = cmd.result in ("list", "table") and not cmd.long_running
+        path = f"/api/commands/{cmd.name}" + ("?page_size=500" if paged else "")
+        status, data = http(base, token, "POST", path, body)
         if status == 202:
             task_id = data["task_id"]
             if opts["no_wait"]:
@@ -233,7 +235,7 @@ class Command(BaseCommand):  # noqa: F811 (Django wants this name)
                 return data
             return self.wait(base, token, task_id)
         result = data.get("result")
-        while cmd.result in ("list", "table") and data.get("next"):
+        while paged and data.get("next"):
             status, data = http(base, token, "POST", data["next"], body)
             result += data.get("result") or []
         return result
