@@ -27,20 +27,7 @@ start() {
   for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$PORT " && return 0; sleep 0.2; done
   echo "server did not start" >&2; cat $XMPP_DATA_DIR/xmppd.log >&2; return 1
 }
-args_for() {
-  case "$1" in
-    login-seq)   echo "login --users 300 --concurrency 1";;
-    login-conc)  echo "login --users 2000 --concurrency 50";;
-    login-plain) echo "login --users 1000 --first 2001 --concurrency 50 --mech PLAIN";;
-    idle-1k)     echo "idle --users 10000 --sessions 1000 --concurrency 50 --settle 3 --hold 3";;
-    idle-5k)     echo "idle --users 10000 --sessions 5000 --concurrency 50 --settle 3 --hold 3";;
-    idle-10k)    echo "idle --users 10000 --sessions 10000 --concurrency 50 --settle 3 --hold 3";;
-    chat)        echo "chat --pairs 100 --window 10 --duration 10";;
-    presence)    echo "presence --users 500 --first 7001 --contacts 20 --duration 10";;
-    ws-login)    echo "login --users 1000 --concurrency 50 --transport ws --url ws://127.0.0.1:$HTTP/xmpp-websocket";;
-    ws-chat)     echo "chat --pairs 100 --window 10 --duration 10 --transport ws --url ws://127.0.0.1:$HTTP/xmpp-websocket";;
-  esac
-}
+. "$HERE/scenarios.sh"
 case "${1:-}" in
 setup)
   N="${2:-10000}"; rm -rf $XMPP_DATA_DIR; mkdir -p $XMPP_DATA_DIR
@@ -57,7 +44,8 @@ run)
   for rep in $(seq 1 "$REPS"); do for sc in $SCEN; do
     start; sleep 1
     echo "== rep $rep $sc (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    $B $(args_for $sc) --port $PORT --domain bench.local --server-pid "$(cat $PIDFILE)" --cpu 1 \
+    A="$(args_for $sc)"; [[ "$A" == *"--transport ws"* ]] && A="$A --url ws://127.0.0.1:$HTTP/xmpp-websocket"
+    $B $A --port $PORT --domain bench.local --server-pid "$(cat $PIDFILE)" --cpu 1 \
       --label "xmppsite/$sc/rep$rep" --max-time 300 --out "$OUT" | tail -c 600; echo
     stop
   done; done;;
