@@ -3,7 +3,8 @@ mod_http_api and XML-RPC): every face — XEP-0050 ad-hoc, XEP-0133, XEP-0009 Ja
 XEP-0072 SOAP, the REST API, `manage.py xmppctl` — looks commands up here, validates with
 `validate`, authorizes with `check_permission` and executes with `run`, so they never disagree.
 
-Adding a command is one small file in `commands/builtin/` calling `register(Command(...))`.
+Adding a command is one small file in `commands/builtin/` whose `COMMANDS` tuple lists its
+`Command`s, named in `commands.builtin.MODULES` (registered in `AppConfig.ready()`).
 Argument validation follows Data Forms Validation (XEP-0122 §3: datatypes, ranges, regex,
 choices); failures are `CommandError("bad-request", ..., fields={name: message})`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -176,11 +177,10 @@ class Context:
     run_id: str | None = None
     on_progress: Callable[[int, int, str], None] | None = None
     is_cancelled: Callable[[], bool] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> Any:
-        """The running `xmppd.server.Server` of this process."""
+        """The `xmppd.server.Server` of this process (the running one inside `xmppd`)."""
         from xmppd.server import get_server
 
         return get_server()

@@ -1,6 +1,10 @@
 """The embedded Celery worker: with the in-memory broker (the default, no external service)
 the `xmppd` process runs one worker thread, so long commands are truly asynchronous without
 Redis or RabbitMQ. Production sets CELERY_BROKER_URL and runs `celery -A xmppsite worker`.
+
+The thread is a daemon: it ends with the process (runs it leaves unfinished are marked
+"interrupted" at the next start, see `commands.runtime`) and outlives a server restart
+inside one process (tests).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import threading
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 POLLING_INTERVAL = 0.05
 _lock = threading.Lock()
 _worker: object | None = None
@@ -58,19 +61,3 @@ def ensure_started() -> None:
             log.error("the embedded Celery worker did not start within %.0f s", START_TIMEOUT)
         _worker, _thread = worker, thread
         log.info("embedded Celery worker started (in-memory broker)")
-
-
-def stop() -> None:
-    """Stop the worker thread (after the task it is running, if any)."""
-    global _worker, _thread
-    with _lock:
-        if _thread is None:
-            return
-        from celery.worker import state
-
-        state.should_terminate = 0
-        _thread.join(STOP_TIMEOUT)
-        if _thread.is_alive():
-            log.warning("the embedded Celery worker did not stop within %.0f s", STOP_TIMEOUT)
-        state.should_terminate = None
-        _worker, _thread = None, None
