@@ -6,8 +6,8 @@ Writes reach the user's online resources as roster pushes (RFC 6121 §2.1.6). Ho
     runs the action under its per-user lock, updates its memory copy and pushes
     (`rosters.store.RosterStore.change` has exactly this signature);
   otherwise the command writes through `rosters.actions` itself, fires
-  cluster/roster-changed (owner_bare) so the rosters module re-reads its memory copy, and
-  pushes to the owner's interested resources.
+  cluster/roster-changed (owner_bare) so the rosters module re-reads its memory copy (and
+  tells the other cluster nodes to), and pushes to the owner's interested resources.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ async def _push_fallback(ctx: Context, owner: JID, change: actions.Change) -> No
     """The rosters module's in-memory copy re-read (its `cluster/roster-changed` hook), then
     the RFC 6121 §2.1.6 roster push to the owner's interested resources."""
     await ctx.server.hooks.fire_all("cluster/roster-changed", owner)
+    cluster = getattr(ctx.server, "cluster", None)
+    if cluster is not None:
+        cluster.roster_changed(owner)  # other nodes holding this roster re-read it too
     if not change.outcome.is_visible_change:
         return
     before, after = change.outcome.before, change.outcome.after

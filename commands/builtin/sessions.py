@@ -14,9 +14,11 @@ KICK_CONDITION = "policy-violation"  # RFC 6120 §4.9.3.18: the entity broke a l
 
 
 def _session_row(session: Any, now: float) -> dict[str, Any]:
+    """One session; a session bound on another cluster node has transport "remote" and no
+    connection time known here."""
+    connected = round(max(now - session.connected_at, 0.0), 1) if session.connected_at else None
     return {"jid": str(session.jid), "transport": session.transport, "ip": session.ip,
-            "priority": session.priority, "available": session.is_available,
-            "connected_seconds": round(max(now - session.connected_at, 0.0), 1)}
+            "priority": session.priority, "available": session.is_available, "connected_seconds": connected}
 
 
 def _sessions(ctx: Context, domain: str | None) -> list[Any]:
