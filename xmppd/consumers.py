@@ -39,7 +39,9 @@ class XMPPStreamConsumer(AsyncConsumer):
             self.channel_name = await self.channel_layer.new_channel()
             transport.channel_name = self.channel_name
             layer_task = asyncio.get_running_loop().create_task(self._layer_loop())
-        self.driver = C2SDriver(scope["extensions"].get("xmpp.server") or get_server(), transport)
+        server = scope["extensions"].get("xmpp.server") or get_server()
+        await server.ensure_started()
+        self.driver = C2SDriver(server, transport)
         try:
             while True:
                 message = await receive()

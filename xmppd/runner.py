@@ -35,8 +35,7 @@ class Runner:
         cert, key = tls.ensure_certificate(cfg.data_dir, cfg.domains, self.cert, self.key)
         context = tls.server_context(cert, key)
         cert_der = tls.certificate_der(cert)
-        if cfg.redis_url:
-            await self._join_cluster()
+        await self.server.ensure_started()
         c2s = Listener(self.app, context, cert_der, direct_tls=False,
                        rate_limit_bytes=cfg.rate_limit_bytes, server=self.server)
         direct = Listener(self.app, context, cert_der, direct_tls=True,
@@ -44,21 +43,8 @@ class Runner:
         self.bound = Ports(await c2s.start(self.host, self.ports.c2s),
                            await direct.start(self.host, self.ports.direct_tls))
         self.listeners = [c2s, direct]
-        await self.server.hooks.fire_all("server/started", self.server)
         log.info("c2s on %s:%d, direct TLS on %s:%d", self.host, self.bound.c2s, self.host, self.bound.direct_tls)
         return self.bound
-
-    async def _join_cluster(self) -> None:
-        from xmppd.cluster import Cluster
-
-        cfg = self.server.config
-        cluster = Cluster(self.server, cfg.redis_url, prefix=cfg.cluster_prefix)
-        await cluster.start()
-        self.server.cluster = cluster
-        hooks = self.server.hooks
-        hooks.add("session/bound", cluster.session_up, 1000)
-        hooks.add("session/presence-changed", cluster.session_changed, 1000)
-        hooks.add("session/closed", cluster.session_down, 1000)
 
     async def stop(self, condition: str | None = "system-shutdown") -> None:
         """Stop accepting, end every session with `condition` (RFC 6120 §4.9.3.21), close."""
@@ -70,5 +56,4 @@ class Runner:
         await self.server.hooks.fire_all("server/stopping", self.server)
         for listener in self.listeners:
             await listener.stop()
-        if self.server.cluster is not None:
-            await self.server.cluster.stop()
+        await self.server.shutdown()

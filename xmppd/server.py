@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -48,7 +49,7 @@ class Config:
             auth_failure_delay_max=s.XMPP_AUTH_FAILURE_DELAY_MAX,
             rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
             max_connections=s.XMPP_MAX_CONNECTIONS, login_timeout=s.XMPP_LOGIN_TIMEOUT,
-            redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "",
+            redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "", cluster_prefix=s.XMPP_CLUSTER_PREFIX,
         )
 
 
@@ -66,6 +67,7 @@ class Server:
         self.preauth_namespaces: set[str] = set()  # XEP-0077 §3: iq namespaces allowed before auth
         self.modules: list[Module] = []
         self.cluster: Any = None  # xmppd.cluster.Cluster when several nodes serve the domains
+        self._started: asyncio.Task | None = None
         self.auth_throttle: Any = None  # xmppd.authlimit.AuthThrottle, made by the c2s driver
         self.started_at = time.time()
         self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
@@ -92,6 +94,32 @@ class Server:
     def set_domains(self, domains: list[str]) -> None:
         self.config.domains = list(domains)
         self._domains = frozenset(domains)
+
+    async def ensure_started(self) -> None:
+        """Once per process, on the event loop: join the cluster (when Redis is configured)
+        and tell the modules the server runs. Listeners call it; so does every consumer, for
+        processes that only serve HTTP (`daphne xmppsite.asgi:application`, `xmppd --only http`)."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
+        if self.config.redis_url:
+            from xmppd.cluster import Cluster
+
+            cluster = Cluster(self, self.config.redis_url, prefix=self.config.cluster_prefix)
+            await cluster.start()
+            self.cluster = cluster
+            self.hooks.add("session/bound", cluster.session_up, 1000)
+            self.hooks.add("session/presence-changed", cluster.session_changed, 1000)
+            self.hooks.add("session/closed", cluster.session_down, 1000)
+        await self.hooks.fire_all("server/started", self)
+
+    async def shutdown(self) -> None:
+        """Leave the cluster (the other nodes drop this node's sessions at once)."""
+        if self.cluster is not None:
+            await self.cluster.stop()
+            self.cluster = None
 
     def module(self, name: str, **meta: Any) -> Module:
         mod = Module(self, name, **meta)

@@ -169,6 +169,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # With Redis, every xmppd process is a node of one cluster (replicated session table).
 XMPP_CLUSTER = env_bool("XMPP_CLUSTER", bool(REDIS_URL))
+XMPP_CLUSTER_PREFIX = os.environ.get("XMPP_CLUSTER_PREFIX", "xmppsite")  # Redis keys of this cluster
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}

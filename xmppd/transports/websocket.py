@@ -194,6 +194,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
         # A server may hand its node in the scope (several nodes in one process: tests).
         server = scope.get("extensions", {}).get("xmpp.server") or get_server()
+        await server.ensure_started()  # a process serving only HTTP joins the cluster here
         self.transport = WebSocketTransport(send, scope, WebSocketFraming(server.config.max_stanza_size),
                                             is_secure=_is_secure(scope))
         self.channel_layer = get_channel_layer(self.channel_layer_alias)

@@ -58,6 +58,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--no-http", action="store_true", help="do not serve HTTP (Daphne)")
+        parser.add_argument("--only", choices=("c2s", "http"),
+                            help="serve only the XMPP TCP listeners (c2s) or only HTTP (admin, API, "
+                                 "WebSocket, BOSH); several such processes form one server through "
+                                 "Redis (REDIS_URL)")
         parser.add_argument("--c2s-port", type=int, default=settings.XMPP_C2S_PORT)
         parser.add_argument("--tls-port", type=int, default=settings.XMPP_TLS_PORT)
         parser.add_argument("--http-port", type=int, default=settings.XMPP_HTTP_PORT)
@@ -84,20 +88,42 @@ class Command(BaseCommand):
                         cert=settings.XMPP_TLS_CERT, key=settings.XMPP_TLS_KEY)
         loop = reactor._asyncioEventloop  # Daphne's reactor runs on this asyncio loop
 
+        serve_c2s = opts["only"] in (None, "c2s")
+        serve_http = opts["only"] in (None, "http") and not opts["no_http"]
+
         def started() -> None:
-            task = loop.create_task(runner.start())
-            task.add_done_callback(lambda t: self._report(t, opts))
+            if serve_c2s:
+                task = loop.create_task(runner.start())
+                task.add_done_callback(lambda t: self._report(t, opts))
+            else:
+                task = loop.create_task(server.ensure_started())
+                task.add_done_callback(lambda t: self._report_http(t, opts))
 
         def stopping() -> Any:
             return defer.Deferred.fromFuture(loop.create_task(runner.stop("system-shutdown")))
 
         reactor.addSystemEventTrigger("before", "shutdown", stopping)
-        endpoints = [] if opts["no_http"] else [f"tcp:port={opts['http_port']}:interface={opts['bind']}"]
-        if not opts["no_http"] and opts["https_port"]:
+        endpoints = [f"tcp:port={opts['http_port']}:interface={opts['bind']}"] if serve_http else []
+        if serve_http and opts["https_port"]:
             endpoints.append(_https_endpoint(opts["https_port"], opts["bind"]))
+        if not endpoints:  # c2s only: Daphne refuses to run without an endpoint; the reactor alone will
+            reactor.callWhenRunning(started)
+            reactor.run(installSignalHandlers=True)
+            return
         # websocket_timeout=-1: an XMPP session over WebSocket lasts as long as the client wants.
         Daphne(application=application, endpoints=endpoints, ready_callable=started,
                signal_handlers=True, verbosity=0, websocket_timeout=-1).run()
+
+    def _report_http(self, task: asyncio.Task, opts: dict) -> None:
+        if task.exception() is not None:
+            log.error("could not start: %s", task.exception())
+            from twisted.internet import reactor
+
+            reactor.stop()
+            return
+        self.stdout.write(f"xmppd: HTTP only on {opts['bind']}:{opts['http_port']} "
+                          f"(WebSocket /xmpp-websocket, BOSH /http-bind, admin, API)")
+        self.stdout.flush()
 
     def _report(self, task: asyncio.Task, opts: dict) -> None:
         if task.exception() is not None:
