@@ -79,15 +79,15 @@ def actor_for_token(token: Any) -> Actor:
 
 
 async def authenticate(request: HttpRequest) -> Actor:
-    """`Authorization: Bearer <token>` (RFC 6750 §2.1): an API token, or the local token
-    `xmppd` wrote for `xmppctl` (full rights, this process only)."""
+    """`Authorization: Bearer <token>` (RFC 6750 §2.1): an API token, or the local token an
+    `xmppd` process sharing this data dir wrote for `xmppctl` (full rights)."""
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw:
         raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    local = live.local_token()
-    if local is not None and hmac.compare_digest(raw.encode(), local.encode()):
+    if raw.startswith(live.LOCAL_TOKEN_PREFIX) and any(
+            hmac.compare_digest(raw.encode(), local.encode()) for local in live.local_tokens()):
         return Actor(jid=None, is_server_admin=True, admin_domains=frozenset(), source="cli", label="cli")
     token = await db(actions.authenticate_token, raw)
     if token is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from lxml import etree
@@ -47,9 +48,36 @@ def set_local_token(token: str | None) -> None:
     _local_token = token
 
 
+LOCAL_TOKEN_PREFIX = "local_"
+TOKEN_FILE = "xmppctl.json"
+
+
+def token_path(data_dir: str | Path) -> Path:
+    """Where `xmppd` keeps the local admin token and API address for `xmppctl`."""
+    return Path(data_dir) / TOKEN_FILE
+
+
 def local_token() -> str | None:
-    """The admin token `xmppd` wrote to XMPP_DATA_DIR for `xmppctl` (None when not running)."""
+    """The admin token this process wrote to XMPP_DATA_DIR for `xmppctl` (None when not running)."""
     return _local_token
+
+
+def local_tokens() -> list[str]:
+    """Local tokens the API accepts: this process's, and the one in XMPP_DATA_DIR/xmppctl.json
+    — written by whichever process of this server started last (`xmppd --only c2s` and
+    `--only http` share the data dir: xmppctl talks to the HTTP one with the file's token)."""
+    import json
+
+    from django.conf import settings
+
+    tokens = [_local_token] if _local_token else []
+    try:
+        written = json.loads(token_path(settings.XMPP_DATA_DIR).read_text()).get("token")
+    except (OSError, ValueError, AttributeError):
+        written = None
+    if isinstance(written, str) and written.startswith(LOCAL_TOKEN_PREFIX):
+        tokens.append(written)
+    return tokens
 
 
 def on_server(fn: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT) -> T:

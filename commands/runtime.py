@@ -32,6 +32,7 @@ from django.utils import timezone
 from lxml import etree
 
 from commands import actions, live
+from commands.live import token_path
 from xmppcore.stanza import make
 from xmppd.storage import db
 
@@ -41,15 +42,10 @@ if TYPE_CHECKING:
     from xmppd.sessions import Session
 
 log = logging.getLogger(__name__)
-TOKEN_FILE = "xmppctl.json"
 SAMPLE_INTERVAL = 1.0
 SAMPLE_WINDOW = 60  # samples kept: the rate is the average over the last minute
 MOTD_SENT = "commands.motd-sent"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-
-
-def token_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / TOKEN_FILE
 
 
 def local_api_url() -> str:
@@ -89,7 +85,7 @@ class Runtime:
         if server is not self.server:
             return
         live.set_running(server, asyncio.get_running_loop())
-        self.token = "local_" + secrets.token_urlsafe(32)
+        self.token = live.LOCAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
         live.set_local_token(self.token)
         try:
             write_token_file(token_path(server.config.data_dir), self.token, local_api_url())

@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from commands import registry
 from commands.registry import Actor, Command
-from commands.runtime import token_path
+from commands.live import token_path
 
 CLI_ACTOR = Actor(jid=None, is_server_admin=True, admin_domains=frozenset(), source="cli", label="cli")
 HTTP_TIMEOUT = 30.0
