@@ -226,8 +226,8 @@ async def test_domain_tokens_cannot_reach_other_domains_or_server_commands(name:
 async def test_local_token_written_by_another_process_of_this_server(settings, tmp_path) -> None:
     """`xmppd --only c2s` and `--only http` share the data dir: the HTTP process accepts the
     token the other one wrote for xmppctl; a made-up local token is refused."""
-    from commands.runtime import write_token_file
     from commands.live import token_path
+    from commands.runtime import write_token_file
 
     settings.XMPP_DATA_DIR = tmp_path
     write_token_file(token_path(tmp_path), "local_from-the-c2s-process", "http://127.0.0.1:1")
