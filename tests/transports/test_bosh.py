@@ -23,6 +23,7 @@ from tests.interop.jsclients import subscribe_both
 from tests.transports.conftest_bosh import (BOSH, CLIENT, SASL, STREAM, XBOSH, BoshClient, body,
                                             bosh_web, http)  # noqa: F401 (fixture)
 from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
+from tests.xmppd.test_split_processes import split_server, tcp_login  # noqa: F401 (fixture)
 from xmppcore.jid import JID
 from xmppd.transports.bosh import table_for
 
@@ -466,6 +467,33 @@ async def test_bosh_session_on_one_node_chats_with_a_tcp_user_on_another(
     assert str(reply["from"]) == alice and reply["body"] == "and back"
     await c.send(type="terminate")
     assert (await sent).type == "terminate"
+
+
+async def test_bosh_user_on_an_http_only_process_chats_with_a_tcp_user(split_server: dict[str, int]) -> None:
+    """`xmppd --only http` and `xmppd --only c2s` joined by Redis (tests/xmppd/test_split_processes.py)."""
+    alice = await tcp_login(split_server["c2s"], "alice")
+    c = BoshClient("127.0.0.1", split_server["http"])
+    bob = await c.login("bob", resource="web")
+    poll = c.send_later(f"<presence xmlns='{CLIENT}'/>", timeout=10)
+    # Bob's session is bound in the HTTP process; the c2s process learns it through Redis.
+    got: list[Any] = []
+    for attempt in range(50):
+        alice.send(f"<message to='{bob}' id='m{attempt}' type='chat'><body>hi bob</body></message>")
+        done, _ = await asyncio.wait({poll}, timeout=0.3)
+        if done:
+            got = [el for el in poll.result().payloads if el.tag == f"{{{CLIENT}}}message"]
+            if got:
+                break
+            poll = c.send_later(timeout=10)
+    else:
+        raise AssertionError("the message never crossed processes")
+    assert got[0].get("from") == "alice@localhost/tcp" and got[0].findtext(f"{{{CLIENT}}}body") == "hi bob"
+    sent = c.send_later(message("alice@localhost/tcp", "hi alice"), timeout=10)
+    data = await alice.read_until(rb"hi alice", timeout=10)
+    assert f'from="{bob}"'.encode() in data
+    await c.send(type="terminate")
+    assert (await sent).status == 200  # it may carry one of alice's retries
+    alice.close()
 
 
 # -- Daphne for real: `manage.py xmppd` (http:// and https:// on its ports) ----------------------

@@ -410,6 +410,7 @@ class BoshConsumer:
                 if table.is_full():  # as on TCP: XMPP_MAX_CONNECTIONS (RFC 6120 §4.9.3.17)
                     await _respond(send, _stream_error_response("resource-constraint", "too many sessions"), cors)
                     return
+                await server.ensure_started()  # a process serving only HTTP joins the cluster here
                 connection = await table.create(request, _peer(scope), secure)
                 future = connection.start()
             else:
