@@ -117,21 +117,31 @@ def _prep_domain(domain: str) -> str:
             raise InvalidJID("bad IPv6 literal") from None
     if domain.isascii():
         out = domain.lower()
-        labels = out.split(".")
-        for label in labels:
-            if not label or len(label) > 63 or label.startswith("-") or label.endswith("-"):
-                raise InvalidJID("bad domain label")
-            if not all(c.isalnum() or c in "-_" for c in label):
-                raise InvalidJID("bad character in domain")
+        _check_labels(out)
     else:
         try:
-            out = domain.encode("idna").decode("ascii").lower()
-            out = out.encode("ascii").decode("idna")
+            ascii_form = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise InvalidJID("bad IDN domain") from None
+        # The A-label form must itself be a valid domain: IDNA2003 nameprep maps some
+        # characters (e.g. superscripts) onto ASCII that is not allowed in a hostname.
+        _check_labels(ascii_form)
+        try:
+            out = ascii_form.encode("ascii").decode("idna")
         except UnicodeError:
             raise InvalidJID("bad IDN domain") from None
     if len(out.encode()) > _MAX_PART:
         raise InvalidJID("domainpart too long")
     return out
+
+
+def _check_labels(domain: str) -> None:
+    """LDH labels (plus '_', seen in the wild), 1-63 octets, no leading/trailing hyphen."""
+    for label in domain.split("."):
+        if not label or len(label) > 63 or label.startswith("-") or label.endswith("-"):
+            raise InvalidJID("bad domain label")
+        if not all(c.isascii() and (c.isalnum() or c in "-_") for c in label):
+            raise InvalidJID("bad character in domain")
 
 
 # XEP-0106 §4.2: characters escaped in a localpart, and their escapes.

@@ -22,7 +22,7 @@ def test_valid(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "", "@example.com", "a@", "a@b/", "a b@example.com", "a@exa mple.com",
-    "x" * 1024 + "@example.com", "a@" + "b" * 64 + ".com", "a\"b@example.com", "a@b@c",
+    "x" * 1024 + "@example.com", "a@Y]\u00b9!", "a@b\u00e4d]domain.org", "a@" + "b" * 64 + ".com", "a\"b@example.com", "a@b@c",
 ])
 def test_invalid(text: str) -> None:
     with pytest.raises(InvalidJID):
