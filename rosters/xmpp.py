@@ -178,6 +178,7 @@ def load(server: "Server") -> Module:
     # Before other observers of a closing session: contacts must see it go at once.
     module.hook("session/closed", presence.session_closed, priority=50)
     module.hook("roster/subscription", store.subscription)
+    module.hook("roster/change", store.change)  # operator changes (commands app): memory + pushes
     module.hook("cluster/roster-changed", store.reload)
     module.iq("get", ns.ROSTER, "query", roster.get, scope="self")
     module.iq("set", ns.ROSTER, "query", roster.set, scope="self")
