@@ -37,8 +37,9 @@ interop: $(INTEROP)/node_modules/.package-lock.json
 test: install lint interop
 	$(PY) -m pytest -q
 
+# Side by side with Prosody and ejabberd (see bench/README.md for the one-time setup).
 bench: install
-	$(PY) bench/run.py
+	bench/compare.sh 1
 
 clean:
 	rm -rf var $(VENV)
