@@ -64,6 +64,8 @@ def operator_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "XMPP_DATA_DIR": str(data),
         "DATABASE_URL": f"sqlite:///{data / 'xmppsite.sqlite3'}",
         "XMPP_BIND": HOST,
+        # With REDIS_URL the server is a cluster node: keep its Redis keys apart from any other.
+        "XMPP_CLUSTER_PREFIX": f"xmppsite-test-process-{os.getpid()}-{data.name}",
         "XMPP_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     })
