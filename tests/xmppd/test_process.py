@@ -267,3 +267,18 @@ async def test_sigterm_sends_system_shutdown_and_exits_zero(xmppd: Xmppd, client
     error = await asyncio.wait_for(client.stream_errors.get(), EXIT_TIMEOUT)
     assert error["condition"] == "system-shutdown"
     assert await xmppd.wait_exit(EXIT_TIMEOUT) == 0, xmppd.output()
+
+
+def test_failed_start_exits_non_zero(operator_env: dict[str, str], tmp_path: Path) -> None:
+    """A port already taken: the operator's supervisor must see the failure."""
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        tls, http, https = free_ports(3)
+        env = dict(operator_env, XMPP_C2S_PORT=str(port), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
+                   XMPP_HTTPS_PORT=str(https))
+        done = subprocess.run([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "could not start" in done.stderr + done.stdout

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 log = logging.getLogger("xmppd")
 
@@ -109,13 +109,24 @@ class Command(BaseCommand):
         if not endpoints:  # c2s only: Daphne refuses to run without an endpoint; the reactor alone will
             reactor.callWhenRunning(started)
             reactor.run(installSignalHandlers=True)
+            self._exit_if_failed()
             return
         # websocket_timeout=-1: an XMPP session over WebSocket lasts as long as the client wants.
-        Daphne(application=application, endpoints=endpoints, ready_callable=started,
-               signal_handlers=True, verbosity=0, websocket_timeout=-1).run()
+        daphne = Daphne(application=application, endpoints=endpoints, ready_callable=started,
+                        signal_handlers=True, verbosity=0, websocket_timeout=-1)
+        daphne.run()
+        if not daphne.listening_addresses:  # Daphne could not bind: it stopped the reactor itself
+            raise CommandError(f"could not listen on HTTP port {opts['http_port']}")
+        self._exit_if_failed()
+
+    def _exit_if_failed(self) -> None:
+        """A supervisor must see a failed start as a failure (non-zero exit status)."""
+        if getattr(self, "_start_error", None) is not None:
+            raise CommandError(f"could not start: {self._start_error}")
 
     def _report_http(self, task: asyncio.Task, opts: dict) -> None:
         if task.exception() is not None:
+            self._start_error = task.exception()
             log.error("could not start: %s", task.exception())
             from twisted.internet import reactor
 
@@ -127,6 +138,7 @@ class Command(BaseCommand):
 
     def _report(self, task: asyncio.Task, opts: dict) -> None:
         if task.exception() is not None:
+            self._start_error = task.exception()
             log.error("could not start: %s", task.exception())
             from twisted.internet import reactor
 
