@@ -21,6 +21,7 @@ PIDFILE=$XMPP_DATA_DIR/xmppd.pid
 stop() { [ -f $PIDFILE ] && kill "$(cat $PIDFILE)" 2>/dev/null; for _ in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$PORT " || break; sleep 0.2; done; rm -f $PIDFILE; }
 start() {
   stop; mkdir -p $XMPP_DATA_DIR
+  (cd "$TOP" && $PY manage.py migrate --noinput >/dev/null) || return 1
   ulimit -n "$(ulimit -Hn)" 2>/dev/null
   (cd "$TOP" && exec taskset -c 0 $PY manage.py xmppd >$XMPP_DATA_DIR/xmppd.log 2>&1) &
   echo $! >$PIDFILE
