@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from xmppd.storage import select
 from accounts.signals import account_created, account_deleted
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.sasl import ScramCredentials, check_password, make_scram_credentials
@@ -210,12 +211,28 @@ def get_account(username: str, domain: str) -> Account | None:
     return Account.objects.filter(username=jid.local, domain=jid.domain).first()
 
 
+_CREDENTIAL_COLUMNS = ", ".join(f"{prefix}_{part}" for prefix in HASHES.values()
+                                for part in ("salt", "iterations", "stored_key", "server_key"))
+
+
 def get_credentials(username: str, domain: str) -> dict[str, ScramCredentials]:
-    """SCRAM credentials by hash name ("SHA-1", "SHA-256"); {} when missing or disabled."""
-    account = get_account(username, domain)
-    if account is None or not account.is_active:
+    """SCRAM credentials by hash name ("SHA-1", "SHA-256"); {} when missing or disabled.
+
+    On every login: one raw SELECT (xmppd.storage.select), no ORM query compilation."""
+    jid = _lookup(username, domain)
+    if jid is None:
         return {}
-    return _credentials_of(account)
+    rows = select(f"SELECT is_active, {_CREDENTIAL_COLUMNS} FROM {Account._meta.db_table} "
+                  "WHERE username = %s AND domain = %s", (jid.local, jid.domain))
+    if not rows or not rows[0][0]:
+        return {}
+    values = rows[0][1:]
+    out: dict[str, ScramCredentials] = {}
+    for i, hash_name in enumerate(HASHES):
+        salt, iterations, stored_key, server_key = values[4 * i:4 * i + 4]
+        out[hash_name] = ScramCredentials(salt=bytes(salt), iterations=iterations,
+                                          stored_key=bytes(stored_key), server_key=bytes(server_key))
+    return out
 
 
 def check_account_password(username: str, domain: str, password: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from xmppd.storage import select
 from offline.models import OfflineMessage
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,11 @@ def on_account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def get_messages(username: str, domain: str, after_id: int = 0, limit: int = 100) -> list[tuple[int, str]]:
     """The user's stored messages with id > `after_id`, oldest first: (id, XML) pairs."""
-    rows = (OfflineMessage.objects.filter(username=username, domain=domain, id__gt=after_id)
-            .order_by("id").values_list("id", "stanza")[:limit])
-    return list(rows)
+    # Raw SELECT: this runs at every login (xmppd.storage.select).
+    return [(i, xml) for i, xml in select(
+        f"SELECT id, stanza FROM {OfflineMessage._meta.db_table} "
+        "WHERE username = %s AND domain = %s AND id > %s ORDER BY id LIMIT %s",
+        (username, domain, after_id, limit))]
 
 
 def count_messages(username: str, domain: str) -> int:
