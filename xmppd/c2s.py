@@ -250,7 +250,7 @@ class C2SDriver:
     def _sasl_start(self, el: etree._Element) -> sasl.Step:
         cfg = self.server.config
         if cfg.require_tls and not self.machine.is_secure:
-            raise sasl.SaslError("encryption-required", "use STARTTLS first")
+            raise sasl.SaslError("encryption-required", "this server requires an encrypted connection")
         mech = el.get("mechanism") or ""
         if mech not in self.sasl_offered:
             raise sasl.SaslError("invalid-mechanism", f"{mech or 'no mechanism'} is not offered")

@@ -205,3 +205,46 @@ async def test_failure_delay_is_bounded_by_the_setting(make_server) -> None:
         delays.append(loop.time() - started)
     assert delays[0] < 0.15  # the first failure is answered at once
     assert delays[-1] >= 0.25 and max(delays) < 0.6  # later ones slowed down, never past the bound
+
+
+async def test_a_client_that_never_reads_is_dropped_and_messages_go_offline(make_server, monkeypatch) -> None:
+    import socket
+
+    from xmppd.transports import tcp
+
+    monkeypatch.setattr(tcp, "MAX_WRITE_BUFFER", 64 * 1024)
+    xmpp = await make_server(rate_limit_bytes=0)
+    await xmpp.add_user("bob")
+    reader = await RawClient.open(xmpp.host, xmpp.port)
+    reader.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.send(header())
+    await reader.read_until(rb"</stream:features>")
+    reader.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+                + base64.b64encode(b"\0bob\0secret").decode() + "</auth>")
+    await reader.read_until(rb"<success")
+    reader.send(header())
+    await reader.read_until(rb"</stream:features>")
+    reader.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq><presence/>")
+    await reader.read_until(rb"</iq>")
+    # bob stops reading; alice floods him until the server gives up on his connection
+    alice = await connect(xmpp, await xmpp.add_user("alice"))
+    body = "x" * 4000
+    bob = JID.parse("bob@localhost/r")
+    for i in range(4000):
+        alice.send_message(mto="bob@localhost", mbody=f"{i} {body}", mtype="chat")
+        if i % 50 == 0:
+            await asyncio.sleep(0.01)
+            if xmpp.server.sessions.get(bob) is None:
+                break
+    for _ in range(100):
+        if xmpp.server.sessions.get(bob) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert xmpp.server.sessions.get(bob) is None  # dropped, not buffered without bound
+    alice.send_message(mto="bob@localhost", mbody="after the drop", mtype="chat")
+    await asyncio.sleep(0.3)
+    from offline.actions import get_messages
+    from xmppd.storage import db
+
+    stored = await db(get_messages, "bob", "localhost", 0, 10_000)
+    assert any("after the drop" in xml for _, xml in stored)

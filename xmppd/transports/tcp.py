@@ -18,6 +18,9 @@ from xmppd import tls
 
 log = logging.getLogger(__name__)
 READ_QUEUE_HIGH = 64  # chunks buffered before we stop reading (back-pressure)
+# A peer that leaves this much of its own output unread is dead or hostile: drop it rather
+# than grow without bound (later stanzas then go to the offline store or bounce).
+MAX_WRITE_BUFFER = 8 * 1024 * 1024
 _RESOURCE_CONSTRAINT = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
     b" version='1.0'><stream:error><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
@@ -158,6 +161,10 @@ class XMPPConnection(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+                log.warning("dropping %s: %d bytes unread", self.peer, transport.get_write_buffer_size())
+                self._closing = True
+                transport.abort()
 
     async def start_tls(self) -> None:
         loop = asyncio.get_running_loop()
