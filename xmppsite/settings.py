@@ -67,6 +67,7 @@ XMPP_MODULES = env_list(
     "XMPP_MODULES",
     ",".join([
         "plugins.message",
+        "plugins.carbons",
         "plugins.disco",
         "plugins.ping",
         "plugins.version",
