@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 from typing import Any
 
 import slixmpp
@@ -99,6 +98,27 @@ class RawClient:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def raw_plain_login(raw: RawClient, user: str, password: str = "secret",
+                          resource: str = "r") -> bytes:
+    """PLAIN login and bind on an opened RawClient (loopback tests allow PLAIN without TLS);
+    returns what the bind answered, and leaves the buffer empty."""
+    import base64
+
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+             + base64.b64encode(f"\0{user}\0{password}".encode()).decode() + "</auth>")
+    await raw.read_until(rb"<success")
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    raw.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+             f"<resource>{resource}</resource></bind></iq>")
+    bound = await raw.read_until(rb"</iq>")
+    raw.take()
+    return bound
 
 
 def header(to: str = "localhost", version: str = "1.0", xmlns: str = "jabber:client") -> str:

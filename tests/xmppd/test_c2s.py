@@ -10,7 +10,7 @@ import pytest
 from slixmpp.exceptions import IqError
 
 from xmppcore.jid import JID
-from tests.clients import RawClient, connect, header, stream_error_condition
+from tests.clients import RawClient, connect, header, raw_plain_login, stream_error_condition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,19 +117,9 @@ async def test_message_to_unknown_user_bounces_service_unavailable(xmpp) -> None
 
 
 async def test_message_with_malformed_to_is_jid_malformed(xmpp) -> None:
-    raw = RawClient
     await xmpp.add_user("alice")
-    r = await raw.open(xmpp.host, xmpp.port)
-    r.send(header())
-    await r.read_until(rb"</stream:features>")
-    r.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
-           + base64.b64encode(b"\0alice\0secret").decode() + "</auth>")
-    await r.read_until(rb"<success")
-    r.send(header())
-    await r.read_until(rb"</stream:features>")
-    r.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-    await r.read_until(rb"</iq>")
-    r.take()
+    r = await RawClient.open(xmpp.host, xmpp.port)
+    await raw_plain_login(r, "alice")
     r.send("<message to='a@b@c' id='m1'><body>x</body></message>")
     data = await r.read_until(rb"</message>")
     assert b"type=\"error\"" in data and b"<jid-malformed xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>" in data
@@ -217,15 +207,8 @@ async def test_a_client_that_never_reads_is_dropped_and_messages_go_offline(make
     await xmpp.add_user("bob")
     reader = await RawClient.open(xmpp.host, xmpp.port)
     reader.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    reader.send(header())
-    await reader.read_until(rb"</stream:features>")
-    reader.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
-                + base64.b64encode(b"\0bob\0secret").decode() + "</auth>")
-    await reader.read_until(rb"<success")
-    reader.send(header())
-    await reader.read_until(rb"</stream:features>")
-    reader.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq><presence/>")
-    await reader.read_until(rb"</iq>")
+    await raw_plain_login(reader, "bob")
+    reader.send("<presence/>")
     # bob stops reading; alice floods him until the server gives up on his connection
     alice = await connect(xmpp, await xmpp.add_user("alice"))
     body = "x" * 4000

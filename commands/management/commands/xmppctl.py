@@ -24,7 +24,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from commands import registry
-from commands.registry import Actor, Command
+from commands.registry import Actor
+from commands.registry import Command as RegistryCommand
 from commands.live import token_path
 
 CLI_ACTOR = Actor(jid=None, is_server_admin=True, admin_domains=frozenset(), source="cli", label="cli")
@@ -32,7 +33,7 @@ HTTP_TIMEOUT = 30.0
 POLL_INTERVAL = 0.2
 
 
-def parse_args(cmd: Command, words: list[str]) -> dict[str, Any]:
+def parse_args(cmd: RegistryCommand, words: list[str]) -> dict[str, Any]:
     """`--name value`, `--name=value`; a bool alone is true, `--no-name` false; jids and
     list-multi arguments may repeat. Dashes and underscores are the same in names."""
     by_name = {a.name.replace("_", "-"): a for a in cmd.args}
@@ -63,7 +64,7 @@ def parse_args(cmd: Command, words: list[str]) -> dict[str, Any]:
     return out
 
 
-def format_result(cmd: Command, result: Any) -> str:
+def format_result(cmd: RegistryCommand, result: Any) -> str:
     """Human output: one line per item, aligned tables, `key: value` for dicts."""
     if cmd.result == "none" or result is None:
         return "ok"
@@ -91,7 +92,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def describe(cmd: Command, verbose: bool = False) -> str:
+def describe(cmd: RegistryCommand, verbose: bool = False) -> str:
     args = " ".join(f"--{a.name.replace('_', '-')}" + ("" if a.type == "bool" else f" <{a.type}>")
                     if a.required else f"[--{a.name.replace('_', '-')}" + ("" if a.type == "bool" else f" <{a.type}>") + "]"
                     for a in cmd.args)
@@ -117,7 +118,7 @@ def describe(cmd: Command, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-class Command(BaseCommand):  # noqa: F811 (Django wants this name)
+class Command(BaseCommand):
     help = "Run an operator command (`xmppctl help` lists them)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -192,7 +193,7 @@ class Command(BaseCommand):  # noqa: F811 (Django wants this name)
         return CommandError(f"{code}: {message}{detail}")
 
     # -- where the command runs ---------------------------------------------------------
-    def execute_command(self, cmd: Command, raw: dict[str, Any], opts: dict[str, Any]) -> Any:
+    def execute_command(self, cmd: RegistryCommand, raw: dict[str, Any], opts: dict[str, Any]) -> Any:
         registry.validate(cmd, raw)  # argument errors first, wherever the command runs
         endpoint = self.endpoint(opts)
         if endpoint is not None:
@@ -220,7 +221,7 @@ class Command(BaseCommand):  # noqa: F811 (Django wants this name)
             return None  # a file left by a server that died
         return str(info["url"]).rstrip("/"), str(info["token"])
 
-    def remote(self, cmd: Command, raw: dict[str, Any], endpoint: tuple[str, str], opts: dict[str, Any]) -> Any:
+    def remote(self, cmd: RegistryCommand, raw: dict[str, Any], endpoint: tuple[str, str], opts: dict[str, Any]) -> Any:
         # Types are checked here (strings from the shell → JSON values) and again by the server.
         body = registry.to_json(registry.validate(cmd, raw))
         body = {k: v for k, v in body.items() if v is not None and v != []}
