@@ -238,14 +238,22 @@ def channel_bindings(ssl_object: ssl.SSLObject | ssl.SSLSocket, cert_der: bytes)
     """The channel bindings of one established TLS session, by RFC 5056 type name.
 
     tls-exporter is offered only on TLS 1.3 (RFC 9266 §3 allows TLS 1.2 only with the
-    extended master secret, which Python cannot tell us); tls-server-end-point whenever
-    our certificate's signature names a single hash (RFC 5929 §4.1).
+    extended master secret, which Python cannot tell us), tls-unique only on TLS 1.2;
+    tls-server-end-point whenever our certificate's signature names a single hash
+    (RFC 5929 §4.1).
     """
     bindings: dict[str, bytes] = {}
-    if ssl_object.version() == "TLSv1.3":
+    version = ssl_object.version()
+    if version == "TLSv1.3":
         exported = export_keying_material(ssl_object, EXPORTER_LABEL, EXPORTER_LENGTH)
         if exported is not None:
             bindings["tls-exporter"] = exported
+    elif version == "TLSv1.2":
+        # RFC 5929 §3: tls-unique, what RFC 5802 clients use by default on TLS 1.2 (it is
+        # undefined on TLS 1.3, RFC 9266 §1). Without it such a client fails -PLUS outright.
+        unique = ssl_object.get_channel_binding("tls-unique")
+        if unique:
+            bindings["tls-unique"] = unique
     if cert_der:
         end_point = tls_server_end_point(cert_der)
         if end_point is not None:

@@ -231,3 +231,51 @@ async def test_a_client_that_never_reads_is_dropped_and_messages_go_offline(make
 
     stored = await db(get_messages, "bob", "localhost", 0, 10_000)
     assert any("after the drop" in xml for _, xml in stored)
+
+
+@pytest.mark.parametrize("mechanism,max_tls,binding", [
+    ("SCRAM-SHA-1-PLUS", "TLSv1_2", "tls-unique"),
+    ("SCRAM-SHA-256-PLUS", "TLSv1_2", "tls-server-end-point"),
+])
+async def test_scram_plus_over_starttls_on_the_wire(make_server, mechanism: str, max_tls: str, binding: str) -> None:
+    """A -PLUS login bound to the TLS channel the client really sees (RFC 5802 §6, RFC 5929)."""
+    import hashlib
+    import ssl
+
+    from scramp import ScramClient
+
+    srv = await make_server(require_tls=True)
+    await srv.add_user("alice", "secret")
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    raw.take()
+    raw.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    await raw.read_until(rb"<proceed[^>]*/>")
+    raw.take()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = getattr(ssl.TLSVersion, max_tls)
+    await raw.writer.start_tls(ctx)
+    sslobj = raw.writer.get_extra_info("ssl_object")
+    if binding == "tls-unique":
+        data = sslobj.get_channel_binding("tls-unique")
+    else:
+        # RFC 5929 §4.1: the server certificate's hash (ours is signed with SHA-256)
+        data = hashlib.sha256(sslobj.getpeercert(binary_form=True)).digest()
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    assert mechanism.encode() in features and f"type=\"{binding}\"".encode() in features  # XEP-0440
+    raw.take()
+    client = ScramClient([mechanism], "alice", "secret", channel_binding=(binding, data))
+    first = client.get_client_first()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>"
+             + base64.b64encode(first.encode()).decode() + "</auth>")
+    challenge = re.search(rb"<challenge[^>]*>([^<]+)</challenge>", await raw.read_until(rb"</challenge>")).group(1)
+    client.set_server_first(base64.b64decode(challenge).decode())
+    raw.take()
+    raw.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+             + base64.b64encode(client.get_client_final().encode()).decode() + "</response>")
+    success = re.search(rb"<success[^>]*>([^<]+)</success>", await raw.read_until(rb"</success>")).group(1)
+    client.set_server_final(base64.b64decode(success).decode())  # raises if the server's proof is wrong

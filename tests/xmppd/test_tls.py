@@ -294,12 +294,14 @@ def test_exporter_matches_pyopenssl_client(pair: tuple[str, str], cert_der: byte
     assert ours["tls-exporter"] == theirs
 
 
-def test_no_exporter_on_tls_1_2(pair: tuple[str, str], cert_der: bytes) -> None:
+def test_no_exporter_on_tls_1_2_but_tls_unique(pair: tuple[str, str], cert_der: bytes) -> None:
     client = _client_context(pair[0], maximum_version=ssl.TLSVersion.TLSv1_2)
-    server_side = _handshake(tls.server_context(*pair), client,
-                             on_both=lambda s, c: (s.version(), tls.channel_bindings(s, cert_der)))
-    assert server_side[0] == "TLSv1.2"
-    assert set(server_side[1]) == {"tls-server-end-point"}
+    version, ours, theirs = _handshake(
+        tls.server_context(*pair), client,
+        on_both=lambda s, c: (s.version(), tls.channel_bindings(s, cert_der), c.get_channel_binding("tls-unique")))
+    assert version == "TLSv1.2"
+    assert set(ours) == {"tls-server-end-point", "tls-unique"}
+    assert ours["tls-unique"] == theirs and len(theirs) >= 12  # RFC 5929 §3: the first Finished message
 
 
 async def test_bindings_equal_on_both_ends_asyncio_start_tls(pair: tuple[str, str], cert_der: bytes) -> None:
