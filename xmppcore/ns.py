@@ -54,3 +54,4 @@ RECEIPTS = "urn:xmpp:receipts"  # XEP-0184
 CHAT_MARKERS = "urn:xmpp:chat-markers:0"  # XEP-0333
 MUC_USER = "http://jabber.org/protocol/muc#user"  # XEP-0045
 X_CONFERENCE = "jabber:x:conference"  # XEP-0249 direct MUC invitations
+VCARD = "vcard-temp"  # XEP-0054

@@ -76,6 +76,7 @@ XMPP_MODULES = env_list(
         "accounts.xmpp",
         "rosters.xmpp",
         "offline.xmpp",
+        "vcards.xmpp",
         "xmppd.transports.websocket",
         "xmppd.transports.bosh",
         "xmppd.hostmeta",
@@ -121,6 +122,7 @@ INSTALLED_APPS = [
     "accounts",
     "rosters",
     "offline",
+    "vcards",
     "commands",
 ]
 
