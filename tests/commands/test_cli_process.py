@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from lxml import etree
 
 from tests.clients import connect, stream_error_condition
 from tests.commands.helpers import login_fails, raw_login
+from tests.xmppd.test_process import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -45,17 +45,6 @@ class Server:
 
     def output(self) -> str:
         return (self.data / "xmppd.out").read_text() + (self.data / "xmppd.err").read_text()
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
