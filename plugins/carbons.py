@@ -1,25 +1,26 @@
 """XEP-0280: Message Carbons.
 
 A client turns carbons on or off for its own session with <enable/> or <disable/>
-(§4, §5); the flag lives in `Session.data["carbons"]`. While routing an eligible message
-(§6.1) this module copies it, wrapped in XEP-0297 <forwarded/>, to the user's
-carbons-enabled resources that do not get the original: <received/> copies for a local
-recipient's other resources (§7), <sent/> copies for the sender's other resources (§8).
-The original is left untouched: a <private/> element reaches the recipient (§9 interop note).
+(§4, §5); the flag is the module's session state `data["carbons"]`, replicated to the
+other cluster nodes. While routing an eligible message (§6.1) this module copies it,
+wrapped in XEP-0297 <forwarded/>, to the user's carbons-enabled resources that do not get
+the original: <received/> copies for a local recipient's other resources (§7), <sent/>
+copies for the sender's other resources (§8). The original is left untouched: a
+<private/> element reaches the recipient (§9 interop note).
 
-Hooks handled (all synchronous, priority 50, always returning None so that delivery
-continues; a module that drops a message, e.g. blocking, must hook above 50):
+Hooks handled (all synchronous, priority COPY, always returning None so that routing
+continues; a module that drops a message, e.g. blocking, hooks at POLICY):
   iq-set host urn:xmpp:carbons:2:enable / :disable — the request's own session (§4, §5)
-  message/bare, message/full — received copies for the recipient, sent copies for a
-      local sender; who gets the original is computed with plugins/message.py's rules
-  message/host, route/remote — sent copies of what a local user sends to the server or
-      to another domain
+  pre-message/{bare,full,host} — the sender's side: sent copies of what a local client
+      sends, wherever it goes (a local user, another domain, a component)
+  message/bare, message/full — the receiver's side: received copies for a local
+      recipient; who gets the original is computed with plugins/message.py's rules
 Disco feature: urn:xmpp:carbons:2 (§3).
 
 Hot path: no database, and nothing is copied or serialized unless a session of the
 sender or recipient has carbons enabled (a look at that user's few sessions).
-Cluster: the flag is not replicated (xmppd/cluster.py), so a `RemoteSession` never has
-it: copies go only to carbons-enabled sessions on the node that routes the message.
+Cluster: the flag travels with the session, so resources bound on other nodes get their
+copies through the channel layer like any stanza.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from plugins.message import _targets
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result, make
+from xmppd.origin import CLIENT
+from xmppd.priorities import COPY
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from xmppd.sessions import Session
 
 MODULE = "carbons"  # key of the flag in Session.data
-PRIORITY = 50  # before plugins/message.py delivers (-100)
+PRIORITY = COPY  # before plugins/message.py delivers (DELIVER)
 
 # §6.1: chat messages, and normal ones with a body or IM payloads: XEP-0184 receipts,
 # XEP-0085 chat states, XEP-0333 markers, and (MUC rules) XEP-0249 / mediated invitations.
@@ -90,9 +93,8 @@ def is_eligible(el: etree._Element, mtype: str, *, inbound: bool = False) -> boo
 
 
 def is_enabled(session: Any) -> bool:
-    """Whether `session` asked for carbons; a RemoteSession never carries the flag."""
-    data = getattr(session, "data", None)
-    return bool(data) and data.get(MODULE) is True
+    """Whether `session` asked for carbons (on this node or, replicated, on another)."""
+    return session.data.get(MODULE) is True
 
 
 def carbon(direction: str, user: Any, original: etree._Element, to: Any) -> etree._Element:
@@ -118,7 +120,7 @@ class Carbons:
     # -- §4, §5: enabling and disabling ---------------------------------------------------
     def _own_session(self, stanza: Stanza) -> "Session":
         origin = stanza.origin
-        if stanza.from_ is None or self.server.sessions.by_full.get(stanza.from_) is not origin:
+        if stanza.from_ is None or origin is None or origin.kind != CLIENT:
             raise StanzaError("not-allowed", "carbons are for clients of this server")  # §4.1, §5.1
         if stanza.to is not None and stanza.to.domain != stanza.from_.domain:
             raise StanzaError("not-allowed", "ask your own server")
@@ -126,11 +128,11 @@ class Carbons:
 
     def enable(self, stanza: Stanza) -> etree._Element:
         # §10.1: enabling twice is not an error.
-        self._own_session(stanza).data[MODULE] = True
+        self.server.sessions.set_state(self._own_session(stanza), MODULE, True)
         return iq_result(stanza)
 
     def disable(self, stanza: Stanza) -> etree._Element:
-        self._own_session(stanza).data.pop(MODULE, None)
+        self.server.sessions.set_state(self._own_session(stanza), MODULE, None)
         return iq_result(stanza)
 
     # -- routing ------------------------------------------------------------------------
@@ -140,12 +142,11 @@ class Carbons:
             return []
         return [s for s in resources.values() if is_enabled(s) and not s.is_closed]
 
-    def _sender(self, stanza: Stanza) -> "Session | None":
+    @staticmethod
+    def _sender(stanza: Stanza) -> "Session | None":
         """The local client session that sent `stanza`, or None (s2s, the server itself)."""
         origin = stanza.origin
-        if origin is None or stanza.from_ is None:
-            return None
-        return origin if self.server.sessions.by_full.get(stanza.from_) is origin else None
+        return origin if origin is not None and origin.kind == CLIENT else None
 
     def _receivers_of_original(self, stanza: Stanza, mtype: str) -> list["Session"]:
         """Who plugins/message.py delivers the original to (RFC 6121 §8.5.2, §8.5.3)."""
@@ -166,29 +167,29 @@ class Carbons:
             session.send(wrapper)
 
     def to_local_user(self, stanza: Stanza) -> None:
-        """message/bare, message/full: §7 received copies and §8 sent copies."""
+        """message/bare, message/full (receiver's side): §7 received copies."""
         mtype = stanza.type or "normal"
         if mtype not in _COPIED_TYPES or stanza.to is None or stanza.to.local is None:
             return
         recipient = stanza.to.bare
         sender = self._sender(stanza)
         if sender is not None and sender.bare == recipient:
-            self._to_oneself(stanza, mtype, sender)
-            return
+            return  # to oneself: the sender's side made the only copies (_to_oneself)
         receivers = self._enabled(recipient)
         if receivers and is_eligible(stanza.el, mtype, inbound=True):
             got = self._receivers_of_original(stanza, mtype)
             self._send("received", stanza, recipient, (s for s in receivers if s not in got))
-        if sender is not None:
-            self._copy_sent(stanza, mtype, sender)
 
     def from_local_user(self, stanza: Stanza) -> None:
-        """message/host, route/remote: §8 sent copies of what a local client sends away."""
+        """pre-message/* (sender's side): §8 sent copies of what a local client sends."""
         mtype = stanza.type or "normal"
-        if stanza.name != "message" or mtype not in _COPIED_TYPES:
-            return
         sender = self._sender(stanza)
-        if sender is not None:
+        if sender is None or mtype not in _COPIED_TYPES:
+            return
+        to = stanza.to
+        if to is not None and to.local is not None and to.bare == sender.bare:
+            self._to_oneself(stanza, mtype, sender)
+        else:
             self._copy_sent(stanza, mtype, sender)
 
     def _copy_sent(self, stanza: Stanza, mtype: str, sender: "Session") -> None:
@@ -216,8 +217,9 @@ def load(server: "Server") -> "Module":
     module.add_feature(ns.CARBONS)
     module.iq("set", ns.CARBONS, "enable", carbons.enable, scope="host")
     module.iq("set", ns.CARBONS, "disable", carbons.disable, scope="host")
+    module.session_state(MODULE, replicate=True)
     for event in ("message/bare", "message/full"):
         module.hook(event, carbons.to_local_user, PRIORITY)
-    for event in ("message/host", "route/remote"):
+    for event in ("pre-message/bare", "pre-message/full", "pre-message/host"):
         module.hook(event, carbons.from_local_user, PRIORITY)
     return module

@@ -1,8 +1,11 @@
 """XEP-0030: Service Discovery (with XEP-0128: Service Discovery Extensions).
 
-The server answers disco#info and disco#items for each hosted domain and, on behalf of
-its users, for their bare JIDs (§3.1, §8). Other modules extend the answers by
-handling these hooks; each gets (stanza, query) and appends to `query`:
+The server answers disco#info and disco#items for each host (xmppd/hosts.py) and, on
+behalf of its users, for their bare JIDs (§3.1, §8). A user domain's items list its
+component hosts (`conference.<domain>`, ...); a component answers with its own identities
+and features. Other modules extend the answers by handling these hooks — on the bus of
+the host asked (a component's own bus for a component); each gets (stanza, query) and
+appends to `query`:
 
   disco/info/host         features or XEP-0128 forms (<x xmlns='jabber:x:data' type='result'/>)
                           for the domain; return None so that every handler runs
@@ -13,8 +16,8 @@ handling these hooks; each gets (stanza, query) and appends to `query`:
                           a query with a 'node' attribute: the handler that knows the node
                           fills `query` and returns True; when nobody does → item-not-found
 
-Identities and features come from `server.identities` and `server.features`, which
-modules fill with `Module.add_identity` and `Module.add_feature`. Entity
+Identities and features come from the host's (for user domains `server.identities` and
+`server.features`), which modules fill with `Module.add_identity` and `Module.add_feature`. Entity
 Capabilities (XEP-0115) are not handled here.
 """
 
@@ -30,6 +33,8 @@ from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
 
 if TYPE_CHECKING:
+    from xmppd.hooks import HookBus
+    from xmppd.hosts import Host
     from xmppd.modules import Identity, Module
     from xmppd.server import Server
 
@@ -67,29 +72,57 @@ def _add_features(query: etree._Element, features: list[str]) -> None:
         etree.SubElement(query, ns.q(ns.DISCO_INFO, "feature"), var=var)
 
 
+class HostDisco:
+    """disco#info and disco#items of one host's own address (a user domain or a component)."""
+
+    def __init__(self, server: "Server", host: "Host") -> None:
+        self.server = server
+        self.host = host
+        self.hooks = host.hooks
+
+    async def info(self, stanza: Stanza) -> etree._Element:
+        query = _query(ns.DISCO_INFO, stanza)
+        if query.get("node") is not None:
+            await _node(self.hooks, stanza, query, "disco/info/host/node")
+            return iq_result(stanza, query)
+        _add_identities(query, self.host.identities)
+        _add_features(query, [*self.host.features, ns.DISCO_INFO, ns.DISCO_ITEMS])
+        await self.hooks.fire("disco/info/host", stanza, query)  # XEP-0128 §2: forms go last
+        return iq_result(stanza, query)
+
+    async def items(self, stanza: Stanza) -> etree._Element:
+        query = _query(ns.DISCO_ITEMS, stanza)
+        if query.get("node") is not None:
+            await _node(self.hooks, stanza, query, "disco/items/host/node")
+            return iq_result(stanza, query)
+        if not self.host.is_component:  # a domain's services (§4.1: items with a 'jid')
+            domain = stanza.to.domain if stanza.to is not None else self.host.name
+            for component in self.server.hosts.components(parent=domain):
+                etree.SubElement(query, ns.q(ns.DISCO_ITEMS, "item"), jid=component.name,
+                                 **({"name": component.identities[0].name}
+                                    if component.identities and component.identities[0].name else {}))
+        await self.hooks.fire("disco/items/host", stanza, query)
+        return iq_result(stanza, query)
+
+
 class Disco:
     def __init__(self, server: "Server") -> None:
         self.server = server
         self.hooks = server.hooks
+        user_host = server.hosts.users()[0] if server.hosts.users() else None
+        self._user_disco = HostDisco(server, user_host) if user_host is not None else None
 
-    # -- the server's domain -------------------------------------------------------
+    # -- the user domains (one bus, one set of features) --------------------------------
     async def host_info(self, stanza: Stanza) -> etree._Element:
-        query = _query(ns.DISCO_INFO, stanza)
-        if query.get("node") is not None:
-            await self._node(stanza, query, "disco/info/host/node")
-            return iq_result(stanza, query)
-        _add_identities(query, self.server.identities)
-        _add_features(query, self.server.features)
-        await self.hooks.fire("disco/info/host", stanza, query)  # XEP-0128 §2: forms go last
-        return iq_result(stanza, query)
+        return await self._for(stanza).info(stanza)
 
     async def host_items(self, stanza: Stanza) -> etree._Element:
-        query = _query(ns.DISCO_ITEMS, stanza)
-        if query.get("node") is not None:
-            await self._node(stanza, query, "disco/items/host/node")
-        else:
-            await self.hooks.fire("disco/items/host", stanza, query)
-        return iq_result(stanza, query)
+        return await self._for(stanza).items(stanza)
+
+    def _for(self, stanza: Stanza) -> HostDisco:
+        domain = stanza.to.domain if stanza.to is not None else (stanza.from_.domain if stanza.from_ else "")
+        host = self.server.hosts.get(domain)
+        return HostDisco(self.server, host) if host is not None else self._user_disco
 
     # -- a user's bare JID, answered by the server (§3.1, §8) ------------------------------
     async def bare_info(self, stanza: Stanza) -> etree._Element:
@@ -122,9 +155,7 @@ class Disco:
 
     # -- helpers -----------------------------------------------------------------------
     async def _node(self, stanza: Stanza, query: etree._Element, event: str) -> None:
-        """§3.2 / §4.2: a node some module knows, else item-not-found."""
-        if not await self.hooks.fire(event, stanza, query):
-            raise StanzaError("item-not-found", "no such node")
+        await _node(self.hooks, stanza, query, event)
 
     async def _exists(self, bare: JID) -> bool:
         return bool(await self.hooks.fire("account/exists", bare.local, bare.domain))
@@ -137,6 +168,19 @@ class Disco:
             return True
         state = await self.hooks.fire("roster/subscription", owner, requester.bare)
         return state in PRESENCE_VISIBLE
+
+
+async def _node(hooks: "HookBus", stanza: Stanza, query: etree._Element, event: str) -> None:
+    """§3.2 / §4.2: a node some module knows, else item-not-found."""
+    if not await hooks.fire(event, stanza, query):
+        raise StanzaError("item-not-found", "no such node")
+
+
+def serve_component(host: "Host") -> None:
+    """disco#info and disco#items of a component host's own address, on its bus."""
+    disco = HostDisco(host.server, host)
+    host.hooks.add(f"iq-get/host/{ns.DISCO_INFO}:query", disco.info)
+    host.hooks.add(f"iq-get/host/{ns.DISCO_ITEMS}:query", disco.items)
 
 
 def load(server: "Server") -> "Module":
@@ -152,4 +196,7 @@ def load(server: "Server") -> "Module":
     module.iq("get", ns.DISCO_ITEMS, "query", disco.bare_items, scope="bare")
     module.add_feature(ns.DISCO_INFO)
     module.add_feature(ns.DISCO_ITEMS)
+    for host in server.hosts.components():
+        serve_component(host)
+    module.hook("host/added", serve_component)
     return module

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from xmppcore import ns
+from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result, make
 from xmppd.sessions import Session
@@ -34,14 +33,6 @@ log = logging.getLogger(__name__)
 MAX_CHECK_PERIOD = 30.0
 
 
-@dataclass
-class PendingPing:
-    """A server-to-client ping awaiting its answer (kept in `session.pending_iqs`)."""
-
-    sent_at: float
-    timer: asyncio.TimerHandle | None = None
-
-
 def ping_element() -> etree._Element:
     return etree.Element(ns.q(ns.PING, "ping"), nsmap={None: ns.PING})
 
@@ -52,11 +43,12 @@ def answer(stanza: Stanza) -> etree._Element:
 
 
 class Pinger:
-    """The idle-client checker of one server."""
+    """The idle-client checker of one server; pings go out through `Router.send_iq`."""
 
     def __init__(self, server: "Server") -> None:
         self.server = server
         self.task: asyncio.Task[None] | None = None
+        self.pending: dict[Session, asyncio.Task[None]] = {}  # one ping at a time per session
 
     @property
     def period(self) -> float:
@@ -69,12 +61,12 @@ class Pinger:
 
     async def stop(self, server: "Server") -> None:
         task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for session in self.server.sessions.all():
-            self._forget(session)
+        for pending in [task, *self.pending.values()]:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+        self.pending.clear()
 
     async def _run(self) -> None:
         while True:
@@ -88,61 +80,38 @@ class Pinger:
     def check(self, now: float) -> None:
         """Ping every local session idle for longer than ping_interval with no ping pending."""
         interval = self.server.config.ping_interval
-        for session in self.server.sessions.all():
-            if not isinstance(session, Session):
-                continue  # bound on another cluster node, which pings it itself
-            if session.is_closed or now - session.last_activity <= interval:
+        for session in self.server.sessions.local():
+            if session.is_closed or session.is_detached or now - session.last_activity <= interval:
                 continue
-            if any(isinstance(v, PendingPing) for v in session.pending_iqs.values()):
-                continue
-            self.ping(session, now)
+            if session not in self.pending:
+                self.ping(session, now)
 
-    def ping(self, session: "Session", now: float) -> str:
-        iq_id = f"ping-{secrets.token_hex(6)}"
-        iq = make("iq", type_="get", id_=iq_id, to=session.jid, from_=JID(None, session.jid.domain, None))
+    def ping(self, session: Session, now: float) -> asyncio.Task[None]:
+        iq = make("iq", type_="get", to=session.jid, from_=JID(None, session.jid.domain, None))
         iq.append(ping_element())
-        pending = PendingPing(now)
-        session.pending_iqs[iq_id] = pending
-        if not session.send(iq):
-            session.pending_iqs.pop(iq_id, None)
-            return iq_id
-        timeout = self.server.config.ping_timeout
-        pending.timer = asyncio.get_running_loop().call_later(timeout, self._expire, session, iq_id)
-        return iq_id
+        task = asyncio.get_running_loop().create_task(self._await_answer(session, iq, now))
+        self.pending[session] = task
+        task.add_done_callback(lambda _t: self.pending.pop(session, None))
+        return task
 
-    def _expire(self, session: "Session", iq_id: str) -> None:
-        pending = session.pending_iqs.pop(iq_id, None)
-        if pending is None or session.is_closed:
-            return
-        if session.last_activity > pending.sent_at:
-            # §6: some clients ignore pings they should answer; anything they sent since
-            # the ping proves the stream works, which is all the ping was asking.
-            return
-        log.info("no answer to ping %s from %s: closing", iq_id, session.jid)
-        session.closer("connection-timeout")
+    async def _await_answer(self, session: Session, iq: etree._Element, sent_at: float) -> None:
+        try:
+            await self.server.router.send_iq(iq, timeout=self.server.config.ping_timeout)
+        except StanzaError as err:
+            if err.condition != "remote-server-timeout":
+                return  # an error answer proves the stream alive as well as a result
+            if session.is_closed or session.last_activity > sent_at:
+                # §6: some clients ignore pings they should answer; anything they sent since
+                # the ping proves the stream works, which is all the ping was asking.
+                return
+            log.info("no answer to a ping from %s: closing", session.jid)
+            session.closer("connection-timeout")
 
-    # -- answers (hook iq-response) and closed sessions (hook session/closed) --------------
-    def response(self, stanza: Stanza) -> bool | None:
-        """A result or an error to one of our pings: the client is alive."""
-        session = stanza.origin
-        pending_iqs = getattr(session, "pending_iqs", None)
-        if pending_iqs is None or not isinstance(pending_iqs.get(stanza.id), PendingPing):
-            return None
-        pending = pending_iqs.pop(stanza.id)
-        if pending.timer is not None:
-            pending.timer.cancel()
-        return True
-
-    def session_closed(self, session: "Session", *_: object) -> None:
-        self._forget(session)
-
-    @staticmethod
-    def _forget(session: "Session") -> None:
-        for iq_id, pending in list(session.pending_iqs.items()):
-            if isinstance(pending, PendingPing):
-                if pending.timer is not None:
-                    pending.timer.cancel()
-                del session.pending_iqs[iq_id]
+    # -- closed sessions (hook session/closed) ------------------------------------------
+    def session_closed(self, session: Session, *_: object) -> None:
+        task = self.pending.pop(session, None)
+        if task is not None:
+            task.cancel()
 
 
 def load(server: "Server") -> "Module":
@@ -154,7 +123,6 @@ def load(server: "Server") -> "Module":
     pinger = Pinger(server)
     module.hook("server/started", pinger.start)
     module.hook("server/stopping", pinger.stop)
-    module.hook("iq-response", pinger.response)
     module.hook("session/closed", pinger.session_closed)
     module.add_feature(ns.PING)
     return module

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 
 from lxml import etree
 
-from rosters.store import RosterStore, UserRoster
+from rosters.store import DIRECTED, RosterStore, UserRoster, directed_targets
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
@@ -169,8 +169,9 @@ class Presence:
         if was_available:
             await self.broadcast(session, roster, el, include_self=False)
         # §4.6.3: whoever got directed presence hears that the user is gone — once.
-        targets = list(session.directed)
-        session.directed.clear()
+        directed = directed_targets(session)
+        targets = list(directed)
+        directed.clear()
         for target in targets:
             if was_available and (target.bare == session.bare
                                   or roster.subscription(target.bare) in ("from", "both")):
@@ -180,12 +181,12 @@ class Presence:
     async def session_closed(self, session: Session, unavailable: etree._Element | None = None) -> None:
         """Hook session/closed: §4.5.2 / §4.6.3 unavailable on the user's behalf, then free."""
         try:
-            if session.is_available or session.directed:
+            if session.is_available or session.data.get(DIRECTED):
                 replacement = self.sessions.get(session.jid)
                 if replacement is not None and replacement is not session and replacement.is_available:
                     # The same full JID is already back: an 'unavailable' would contradict it.
                     session.is_available = False
-                    session.directed.clear()
+                    directed_targets(session).clear()
                 else:
                     await self.unavailable(session, self._closing_presence(session, unavailable))
         finally:
@@ -212,9 +213,9 @@ class Presence:
     @staticmethod
     def track_directed(session: Session, stanza: Stanza) -> None:
         if stanza.type == "unavailable":
-            session.directed.discard(stanza.to)
+            directed_targets(session).discard(stanza.to)
         else:
-            session.directed.add(stanza.to)
+            directed_targets(session).add(stanza.to)
 
     # -- §4.3.2: probes for a local user ------------------------------------------------------
     async def probe(self, stanza: Stanza) -> None:

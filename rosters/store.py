@@ -1,8 +1,10 @@
 """The rosters of connected users, in memory (DESIGN.md: the hot path copies no roster).
 
 A user's roster is read once, when the first of their resources binds, and shared by all
-of their resources (`session.roster` is the same dict); it is dropped when the last one
-goes. Every change goes through `RosterStore.change`: the `rosters.actions` function
+of their resources (`session.data[ITEMS]` is the same dict); it is dropped when the last
+one goes. The module's per-session state (DESIGN.md "Sessions and their lifetime"):
+ITEMS (the shared roster), INTERESTED (§2.1.6: the resource asked for the roster, so it gets
+pushes; replicated to the other cluster nodes) and DIRECTED (§4.6: directed-presence targets). Every change goes through `RosterStore.change`: the `rosters.actions` function
 writes the database, then the memory copy is updated and the roster push sent (RFC 6121
 §2.1.6), under a per-user lock so that writes, loads and pushes keep one order.
 """
@@ -30,6 +32,24 @@ if TYPE_CHECKING:
     from xmppd.server import Server
 
 log = logging.getLogger(__name__)
+# Session state keys (Module.session_state).
+ITEMS = "rosters.items"
+INTERESTED = "rosters.interested"
+DIRECTED = "rosters.directed"
+
+
+def is_interested(session: Any) -> bool:
+    """RFC 6121 §2.1.6: an interested resource (it requested the roster) gets roster pushes."""
+    return session.data.get(INTERESTED) is True
+
+
+def directed_targets(session: Any) -> set[JID]:
+    """§4.6: whom this session sent directed presence to (created on first use)."""
+    targets = session.data.get(DIRECTED)
+    if targets is None:
+        targets = session.data[DIRECTED] = set()
+    return targets
+
 
 
 @dataclass(eq=False)
@@ -96,7 +116,7 @@ class RosterStore:
             roster = UserRoster(session.bare, self.lock(session.bare))
             self.rosters[session.bare] = roster
         roster.sessions.add(session)
-        session.roster = roster.items
+        session.data[ITEMS] = roster.items
         if is_new:
             await self._load(roster)
         else:
@@ -200,7 +220,7 @@ class RosterStore:
         iq.append(query)
         sent = 0
         for session in self.server.sessions.resources(owner):
-            if session.is_interested:
+            if is_interested(session):
                 iq.set("id", f"push-{secrets.token_hex(6)}")
                 iq.set("to", str(session.jid))
                 if session.send_bytes(etree.tostring(iq)):

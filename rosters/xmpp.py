@@ -29,7 +29,7 @@ from rosters import actions
 from rosters.items import parse_set, query_element
 from rosters.presence import Presence, outbound_session
 from rosters.states import SUBSCRIPTION_TYPES
-from rosters.store import RosterStore
+from rosters.store import DIRECTED, INTERESTED, ITEMS, RosterStore, is_interested
 from rosters.subscriptions import Subscriptions
 from xmppcore import ns
 from xmppcore.errors import StanzaError
@@ -59,11 +59,9 @@ class RosterRequests:
     async def get(self, stanza: Stanza) -> etree._Element:
         session = _own_session(stanza)
         roster = await self.store.of_session(session)
-        if not session.is_interested:  # §2.1.6: it requested the roster, it gets pushes
-            session.is_interested = True
-            await self.subscriptions.presence.changed(session)
+        if not is_interested(session):  # §2.1.6: it requested the roster, it gets pushes
+            self.store.server.sessions.set_state(session, INTERESTED, True)
         requested = stanza.payload.get("ver")
-        session.roster_ver = requested
         if requested is not None and requested == roster.ver:
             return iq_result(stanza)  # §2.6.3: unchanged: an empty result
         return iq_result(stanza, query_element(roster.items.values(), roster.ver))
@@ -174,6 +172,9 @@ def load(server: "Server") -> Module:
     roster = RosterRequests(store, subscriptions)
     events = PresenceEvents(presence, subscriptions)
 
+    module.session_state(ITEMS)
+    module.session_state(INTERESTED, replicate=True)
+    module.session_state(DIRECTED)
     module.hook("session/bound", store.attach)
     # Before other observers of a closing session: contacts must see it go at once.
     module.hook("session/closed", presence.session_closed, priority=50)

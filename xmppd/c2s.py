@@ -23,7 +23,7 @@ from xmppcore.stanza import Stanza, iq_result
 from xmppcore.stream import (NonzaReceived, SaslReceived, StanzaReceived, StartTLSRequested,
                              StreamClosed, StreamMachine, StreamOpened)
 from xmppd.authlimit import AuthThrottle
-from xmppd.router import Router
+from xmppd.origin import STREAM
 from xmppd.sessions import Session
 
 if TYPE_CHECKING:
@@ -65,12 +65,18 @@ def _el(namespace: str, name: str, text: str | None = None) -> etree._Element:
 
 
 class C2SDriver:
-    """One client connection's protocol state, from stream header to close."""
+    """One client connection's protocol state, from stream header to close.
+
+    Before binding the driver itself is the origin of the stream's stanzas (kind STREAM:
+    pre-auth registration, resource binding); after binding its `Session` is.
+    """
+
+    kind = STREAM
 
     def __init__(self, server: "Server", transport: Transport) -> None:
         self.server = server
         self.transport = transport
-        self.router = Router(server)
+        self.router = server.router
         cfg = server.config
         self.machine = StreamMachine(
             is_local_domain=server.is_local_domain, content_ns=ns.CLIENT,
@@ -86,6 +92,7 @@ class C2SDriver:
         self.sasl_username: str | None = None
         self.sasl_failures = 0
         self.is_closing = False
+        self.stream_ended = False  # closed by the protocol (either side's </stream>, an error)
         self._closed_fired = False
         self.unavailable: etree._Element | None = None
         self._login_timer = self._start_login_timer()
@@ -116,6 +123,10 @@ class C2SDriver:
     @property
     def domain(self) -> str | None:
         return self.machine.domain
+
+    @property
+    def is_closed(self) -> bool:
+        return self.is_closing
 
     def send(self, el: etree._Element) -> bool:
         """Send an element before binding (pre-auth replies); after binding use the session."""
@@ -412,6 +423,7 @@ class C2SDriver:
 
     def _shutdown(self) -> None:
         self.is_closing = True
+        self.stream_ended = True
         if self.session is not None:
             self.session.is_closed = True
         self.transport.close()
@@ -426,9 +438,13 @@ class C2SDriver:
         session = self.session
         if session is None:
             return
-        session.is_closed = True
-        self.server.sessions.remove(session)
-        await self.server.hooks.fire_all("session/closed", session, self.unavailable)
+        if not self.stream_ended and \
+                await self.server.hooks.fire("session/transport-lost", session):
+            # A module keeps the session for a later transport (XEP-0198 resumption): it
+            # stays bound and present; the module ends it with `server.end_session` if nobody comes.
+            session.detach()
+            return
+        await self.server.end_session(session, self.unavailable)
 
 
 def _b64(data: bytes) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from xmppcore.jid import JID
+from xmppd.sessions import BaseSession
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -33,35 +34,16 @@ HEARTBEAT_S = 5.0
 NODE_TTL_S = 20
 
 
-class RemoteSession:
+class RemoteSession(BaseSession):
     """A session bound on another node, with the interface modules use on `Session`."""
 
-    __slots__ = ("jid", "bare", "priority", "presence", "is_available", "is_interested", "directed",
-                 "roster", "roster_ver", "is_closed", "transport", "channel_name", "node", "data",
-                 "cluster", "ip", "last_activity", "connected_at", "pending_iqs")
+    __slots__ = ("cluster", "node")
 
     def __init__(self, cluster: "Cluster", jid: JID, node: str, channel: str) -> None:
+        super().__init__(jid, "remote")
         self.cluster = cluster
-        self.jid = jid
-        self.bare = jid.bare
         self.node = node
         self.channel_name = channel
-        self.priority = 0
-        self.presence: etree._Element | None = None
-        self.is_available = False
-        self.is_interested = False
-        self.directed: set[JID] = set()
-        self.roster = None
-        self.roster_ver = None
-        self.is_closed = False
-        self.transport = "remote"
-        self.data: dict[str, Any] = {}
-        self.ip = ""
-        self.last_activity = self.connected_at = 0.0
-        self.pending_iqs: dict[str, Any] = {}
-
-    def send(self, el: etree._Element) -> bool:
-        return self.send_bytes(etree.tostring(el))
 
     def send_bytes(self, data: bytes) -> bool:
         if self.is_closed:
@@ -76,12 +58,14 @@ class RemoteSession:
         return f"<RemoteSession {self.jid} on {self.node}>"
 
 
-def _state(session: Any, node: str) -> dict[str, Any]:
+def _state(session: Any, node: str, replicated: frozenset[str]) -> dict[str, Any]:
+    """What other nodes know of a session: routing state and the module state declared
+    replicable (`Module.session_state(key, replicate=True)`), which must be JSON."""
     return {
         "jid": str(session.jid), "node": node, "channel": session.channel_name,
         "priority": session.priority, "available": session.is_available,
-        "interested": session.is_interested,
         "presence": etree.tostring(session.presence).decode() if session.presence is not None else None,
+        "data": {key: session.data[key] for key in replicated if key in session.data},
     }
 
 
@@ -137,11 +121,11 @@ class Cluster:
 
     # -- local changes → cluster --------------------------------------------------------
     def session_up(self, session: "Session") -> None:
-        self._queue_event("up", _state(session, self.node), True)
+        self._queue_event("up", _state(session, self.node, self.server.sessions.replicated), True)
 
     def session_changed(self, session: "Session") -> None:
         if not isinstance(session, RemoteSession):
-            self._queue_event("presence", _state(session, self.node), True)
+            self._queue_event("presence", _state(session, self.node, self.server.sessions.replicated), True)
 
     def session_down(self, session: "Session", *_: Any) -> None:
         if not isinstance(session, RemoteSession):
@@ -229,7 +213,7 @@ class Cluster:
             return
         remote.priority = state.get("priority", 0)
         remote.is_available = bool(state.get("available"))
-        remote.is_interested = bool(state.get("interested"))
+        remote.data = dict(state.get("data") or {})
         xml = state.get("presence")
         remote.presence = etree.fromstring(xml) if xml else None
 

@@ -1,7 +1,8 @@
 """Delivery: the last step of routing (DESIGN.md "One message, TCP in, WebSocket out").
 
 Local sessions get a direct call. A stanza that cannot be delivered is offered to
-the `message/offline` hook (the offline store) or bounced with an error: never dropped.
+the `message/offline` hook (the offline store) or bounced with an error through
+`Router.bounce` (the one bounce path): never dropped.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from xmppcore.errors import StanzaError, error_reply
+from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore import ns
 from xmppcore.stanza import Stanza, iq_result
+from xmppd.priorities import DELIVER
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -30,19 +32,6 @@ def to_full(server: "Server", jid: JID, el: etree._Element) -> bool:
     if session is None or session.is_closed:
         return False
     return session.send(el)
-
-
-def bounce(server: "Server", stanza: Stanza, condition: str, text: str | None = None) -> None:
-    """Answer an undeliverable stanza with an error to its sender (RFC 6120 §8.3)."""
-    reply = error_reply(stanza.el, StanzaError(condition, text))
-    if reply is None:
-        return
-    origin = stanza.origin
-    if origin is not None and hasattr(origin, "send") and not getattr(origin, "is_closed", False):
-        origin.send(reply)
-        return
-    if stanza.from_ is not None and stanza.from_.resource is not None:
-        to_full(server, stanza.from_, reply)
 
 
 def deliver_to_resources(server: "Server", sessions: list["Session"], el: etree._Element) -> int:
@@ -65,7 +54,7 @@ def register_core_hooks(server: "Server") -> None:
             raise StanzaError("service-unavailable")
         return True  # a result/error for a gone resource is silently dropped
 
-    server.hooks.add("iq/full", iq_full, -100)
+    server.hooks.add("iq/full", iq_full, DELIVER)
 
     def legacy_session(stanza: Stanza) -> etree._Element:
         # RFC 6121 (errata) / RFC 3921 §3: <session/> after binding is a no-op answered with a result.

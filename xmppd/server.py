@@ -1,4 +1,4 @@
-"""The process-wide server object: configuration snapshot, hooks, modules, sessions."""
+"""The process-wide server object: configuration snapshot, hooks, hosts, the router, sessions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,17 @@ from typing import Any, Callable
 from lxml import etree
 
 from xmppd.hooks import HookBus
+from xmppd.hosts import HostTable
 from xmppd.modules import Identity, Module, load_modules
+from xmppd.priorities import OBSERVE
+from xmppd.router import Router
 from xmppd.sessions import SessionTable
+
+# Component services and the setting naming each one's address ("" turns it off).
+COMPONENT_SETTINGS = {"muc": "XMPP_MUC_HOST", "pubsub": "XMPP_PUBSUB_HOST",
+                      "proxy": "XMPP_PROXY_HOST", "upload": "XMPP_UPLOAD_HOST"}
+DEFAULT_COMPONENTS = {"muc": "conference.{domain}", "pubsub": "pubsub.{domain}",
+                      "proxy": "proxy.{domain}", "upload": "upload.{domain}"}
 
 
 @dataclass
@@ -35,6 +44,8 @@ class Config:
     data_dir: str = "var"
     redis_url: str = ""  # set: this node joins the cluster (xmppd/cluster.py)
     cluster_prefix: str = "xmppsite"  # Redis key prefix: one per cluster
+    # service -> address template of its component host, "{domain}" per user domain
+    components: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COMPONENTS))
 
     @classmethod
     def from_settings(cls) -> "Config":
@@ -50,6 +61,8 @@ class Config:
             rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
             max_connections=s.XMPP_MAX_CONNECTIONS, login_timeout=s.XMPP_LOGIN_TIMEOUT,
             redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "", cluster_prefix=s.XMPP_CLUSTER_PREFIX,
+            components={service: getattr(s, name, DEFAULT_COMPONENTS[service])
+                        for service, name in COMPONENT_SETTINGS.items()},
         )
 
 
@@ -59,7 +72,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.hooks = HookBus()
-        self.sessions = SessionTable()
+        self.sessions = SessionTable(self.hooks)
         self.features: list[str] = []
         self.identities: list[Identity] = [Identity("server", "im", "xmppsite")]
         self.stream_features: list[Callable[[Any], etree._Element | None]] = []
@@ -72,6 +85,9 @@ class Server:
         self.started_at = time.time()
         self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
         self._domains = frozenset(config.domains)
+        self.hosts = HostTable(self)
+        self.hosts.set_user_domains(list(config.domains))
+        self.router = Router(self)  # the one router of this server (one send path)
         from xmppd.delivery import register_core_hooks
 
         register_core_hooks(self)
@@ -94,6 +110,7 @@ class Server:
     def set_domains(self, domains: list[str]) -> None:
         self.config.domains = list(domains)
         self._domains = frozenset(domains)
+        self.hosts.set_user_domains(list(domains))
 
     async def ensure_started(self) -> None:
         """Once per process, on the event loop: join the cluster (when Redis is configured)
@@ -110,9 +127,10 @@ class Server:
             cluster = Cluster(self, self.config.redis_url, prefix=self.config.cluster_prefix)
             await cluster.start()
             self.cluster = cluster
-            self.hooks.add("session/bound", cluster.session_up, 1000)
-            self.hooks.add("session/presence-changed", cluster.session_changed, 1000)
-            self.hooks.add("session/closed", cluster.session_down, 1000)
+            self.hooks.add("session/bound", cluster.session_up, OBSERVE)
+            self.hooks.add("session/presence-changed", cluster.session_changed, OBSERVE)
+            self.hooks.add("session/state-changed", cluster.session_changed, OBSERVE)
+            self.hooks.add("session/closed", cluster.session_down, OBSERVE)
         await self.hooks.fire_all("server/started", self)
 
     async def shutdown(self) -> None:
@@ -120,6 +138,13 @@ class Server:
         if self.cluster is not None:
             await self.cluster.stop()
             self.cluster = None
+
+    async def end_session(self, session: Any, unavailable: etree._Element | None = None) -> None:
+        """Unbind a local session for good and tell the modules once (`session/closed`)."""
+        session.is_closed = True
+        session.writer = None
+        self.sessions.remove(session)
+        await self.hooks.fire_all("session/closed", session, unavailable)
 
     def module(self, name: str, **meta: Any) -> Module:
         mod = Module(self, name, **meta)

@@ -62,6 +62,13 @@ XMPP_RATE_LIMIT_BYTES = int(os.environ.get("XMPP_RATE_LIMIT_BYTES", str(1024 * 1
 XMPP_MAX_CONNECTIONS = int(os.environ.get("XMPP_MAX_CONNECTIONS", "20000"))
 XMPP_LOGIN_TIMEOUT = float(os.environ.get("XMPP_LOGIN_TIMEOUT", "120"))  # connect → bound resource
 
+# Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
+# an empty value turns the service off.
+XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
+XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
+XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
+XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")
+
 # Protocol modules, loaded by xmppd at startup (DESIGN.md "Adding an extension").
 XMPP_MODULES = env_list(
     "XMPP_MODULES",

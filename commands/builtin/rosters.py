@@ -22,6 +22,7 @@ from commands.builtin._common import XEP0133, account_jid, require_account
 from commands.registry import Arg, Command, CommandError, Context
 from rosters import actions
 from rosters.items import MAX_GROUP_LENGTH, MAX_NAME_LENGTH, item_element, query_element
+from rosters.store import is_interested
 from xmppcore.jid import JID
 from xmppcore.stanza import make
 from xmppd.storage import db
@@ -56,7 +57,7 @@ async def _push_fallback(ctx: Context, owner: JID, change: actions.Change) -> No
     before, after = change.outcome.before, change.outcome.after
     shown = item_element(after) if after is not None and after.is_listed else item_element(before, removed=True)
     for session in ctx.server.sessions.resources(owner):
-        if session.is_interested:
+        if is_interested(session):
             # §2.1.6: a push has no 'from' or the user's bare JID.
             iq = make("iq", type_="set", id_=f"push-{secrets.token_hex(6)}", to=session.jid, from_=owner)
             query = query_element((), str(change.version))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from rosters.store import is_interested
 from tests.rosters.helpers import expect, item_xml, login, presence_from, roster_store
 from tests.xmppd.test_cluster import redis_layer, two_nodes, until  # noqa: F401 (fixtures)
 from xmppcore.jid import JID
@@ -20,9 +21,9 @@ async def test_subscription_and_presence_across_nodes(two_nodes: tuple[Any, Any]
     await node_a.add_user("bob")
     a = await login(node_a, "alice", "pc")
     b = await login(node_b, "bob", "pc", status="on node b")
-    await until(lambda: any(s.is_available and s.is_interested
+    await until(lambda: any(s.is_available and is_interested(s)
                             for s in node_a.server.sessions.resources(BOB)))
-    await until(lambda: any(s.is_available and s.is_interested
+    await until(lambda: any(s.is_available and is_interested(s)
                             for s in node_b.server.sessions.resources(ALICE)))
     a.send_presence(pto="bob@localhost", ptype="subscribe")
     request = await expect(b.presences, lambda p: p["type"] == "subscribe")

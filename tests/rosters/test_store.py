@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 
 from rosters import actions
+from rosters.store import ITEMS
 from tests.rosters.helpers import (ROSTER, Raw, expect, login, presence_from, q, roster_store,
                                    subscribe_in_db)
 from xmppcore.jid import JID
@@ -56,8 +57,8 @@ async def test_roster_is_loaded_once_shared_and_freed(xmpp) -> None:
     assert loads == ["alice"]
     s1 = xmpp.server.sessions.get(JID.parse("alice@localhost/one"))
     s2 = xmpp.server.sessions.get(JID.parse("alice@localhost/two"))
-    assert s1.roster is s2.roster  # one dict for both resources: no copy
-    assert JID.parse("bob@example.org") in s1.roster
+    assert s1.data[ITEMS] is s2.data[ITEMS]  # one dict for both resources: no copy
+    assert JID.parse("bob@example.org") in s1.data[ITEMS]
     one.disconnect()
     await asyncio.sleep(0.2)
     assert JID.parse("alice@localhost") in store.rosters
@@ -145,7 +146,7 @@ async def test_a_second_resource_waits_for_the_first_load() -> None:
         await asyncio.wait_for(first, 5)
     finally:
         actions.load_roster = original
-    assert JID.parse("bob@example.org") in roster.items and two.roster is one.roster
+    assert JID.parse("bob@example.org") in roster.items and two.data[ITEMS] is one.data[ITEMS]
 
 
 async def test_roster_subscription_hook(xmpp) -> None:

@@ -32,7 +32,6 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from lxml import etree
 
@@ -40,8 +39,8 @@ from xmppcore import bosh, ns
 from xmppcore.errors import StanzaError, StreamError, error_reply
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza
+from xmppd import layer
 from xmppd.c2s import C2SDriver
-from xmppd.router import Router
 from xmppd.server import get_server
 
 if TYPE_CHECKING:
@@ -267,29 +266,19 @@ class BoshConnection:
     async def join_channel_layer(self) -> None:
         """With a channel layer between processes, the session gets its channel (DESIGN.md:
         every session has one) before it binds."""
-        layer = get_channel_layer()
-        if layer is None or isinstance(layer, InMemoryChannelLayer):
+        channel_layer, channel = await layer.new_channel()
+        if channel is None:
             return
-        self.transport.channel_name = await layer.new_channel()
-        self._layer_task = self._spawn(self._layer_loop(layer, self.transport.channel_name))
-
-    async def _layer_loop(self, layer: Any, channel: str) -> None:
-        while True:
-            message = await layer.receive(channel)
-            session = self.driver.session
-            if session is None:
-                continue
-            if message.get("type") == "xmpp.route":  # a stanza routed on another node
-                session.send_bytes(message["xml"].encode())
-            elif message.get("type") == "xmpp.close":  # a conflicting bind or a kick there
-                session.closer(message.get("condition"))
+        self.transport.channel_name = channel
+        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session)
+        self._tasks.add(self._layer_task)
+        self._layer_task.add_done_callback(self._tasks.discard)
 
 
 async def salvage(server: "Server", leftover: list[bytes]) -> None:
     """Stanzas a BOSH session took but never handed to its client (XEP-0206 §8, as RFC 6121
     §8.5.3.2.1 for a resource that is gone): messages are routed again — to another
     resource or the offline store —, requests get service-unavailable, presence is dropped."""
-    router = Router(server)
     for data in leftover:
         try:
             el = etree.fromstring(data, _OUTPUT_PARSER)
@@ -304,12 +293,7 @@ async def salvage(server: "Server", leftover: list[bytes]) -> None:
             el = error_reply(el, StanzaError("service-unavailable"))
         if el is None or el.get("type") == "error":
             continue
-        try:
-            to = JID.parse(el.get("to", ""))
-            from_ = JID.parse(el.get("from")) if el.get("from") else None
-        except InvalidJID:
-            continue
-        await router.dispatch(Stanza(el, tag.localname, to, from_))
+        await server.router.route(el, sender_side=False)
 
 
 class BoshSessionTable:

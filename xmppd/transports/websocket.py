@@ -15,12 +15,13 @@ import logging
 from collections import deque
 from typing import Any, Awaitable, Callable, Generator
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from xmppcore.errors import StreamError
 from xmppcore.framing import CLOSE, SUBPROTOCOL, WebSocketFraming
+from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.consumers import XMPPStreamConsumer
 from xmppd.server import get_server
@@ -197,14 +198,13 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         await server.ensure_started()  # a process serving only HTTP joins the cluster here
         self.transport = WebSocketTransport(send, scope, WebSocketFraming(server.config.max_stanza_size),
                                             is_secure=_is_secure(scope))
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = None
-        layer_task = None
-        if self.channel_layer is not None and not isinstance(self.channel_layer, InMemoryChannelLayer):
-            # Another process may hold part of the cluster: listen on our channel.
-            self.channel_name = self.transport.channel_name = await self.channel_layer.new_channel()
-            layer_task = asyncio.get_running_loop().create_task(self._layer_loop())
+        self.channel_layer, self.channel_name = await layer.new_channel(
+            get_channel_layer(self.channel_layer_alias))
+        self.transport.channel_name = self.channel_name
         self.driver = C2SDriver(server, self.transport)
+        layer_task = None
+        if self.channel_name is not None:  # another process may hold part of the cluster
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
         see_other_uri = settings.XMPP_WS_SEE_OTHER_URI
         try:
             while True:
