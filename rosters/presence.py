@@ -74,8 +74,13 @@ class Presence:
         return self.server.is_local_domain(jid.domain)
 
     async def route_remote(self, el: etree._Element) -> bool:
-        """Hand a stanza for another domain to the router's route/remote handlers (s2s)."""
-        stanza = Stanza(el, "presence", JID.parse(el.get("to")), JID.parse(el.get("from")))
+        """Hand a stanza for an address that is not a local user (another domain: s2s; a
+        component host) on; its sender's side has run already. False: no route to that domain."""
+        to = JID.parse(el.get("to"))
+        if to.domain in self.server.hosts:
+            await self.server.router.route(el, sender_side=False)
+            return True
+        stanza = Stanza(el, "presence", to, JID.parse(el.get("from")))
         return await self.server.hooks.fire("route/remote", stanza) is not None
 
     def deliver_local(self, to: JID, data: bytes) -> int:

@@ -6,8 +6,9 @@ Hooks handled:
   iq-get / iq-set self jabber:iq:roster:query: roster get, set, remove (§2.1-§2.5), versioning (§2.6)
   iq-get / iq-set bare jabber:iq:roster:query: another user's roster: forbidden (§2.3.3)
   presence/broadcast, presence/bare, presence/full, presence/host: §3 and §4
-  route/remote (priority 100): outbound subscription processing and directed-presence
-    tracking for contacts on other domains, before the stanza leaves
+  pre-presence/{bare,full,host} (POLICY): the sender's side of presence a local user sends
+    to an address that is not a user of this server (another domain, a component such as
+    a MUC room): outbound subscription processing and directed-presence tracking
   roster/subscription (owner_bare, contact_bare) -> "none" | "to" | "from" | "both"
   cluster/roster-changed (bare): another node changed that roster: reload our copy
 Hooks fired:
@@ -35,6 +36,7 @@ from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
+from xmppd.priorities import POLICY
 from xmppd.sessions import Session
 
 if TYPE_CHECKING:
@@ -137,12 +139,11 @@ class PresenceEvents:
         """Presence to this server's domain: nobody to deliver it to; no error (§8.5.1)."""
         return True
 
-    async def remote(self, stanza: Stanza) -> Any:
-        """route/remote, before the stanza leaves: the local half of what a user sends out."""
-        if stanza.name != "presence":
-            return None
+    async def outbound(self, stanza: Stanza) -> Any:
+        """pre-presence/*: the local half of what a user sends to another domain or a component
+        (presence to local users is handled on their side, `to_user`)."""
         session = outbound_session(stanza)
-        if session is None:
+        if session is None or stanza.to is None or self.presence.is_local(stanza.to):
             return None
         if stanza.type in SUBSCRIPTION_TYPES:
             await self.subscriptions.outbound(stanza)  # routes it on, stamped
@@ -189,7 +190,8 @@ def load(server: "Server") -> Module:
     module.hook("presence/bare", events.to_user, -100)
     module.hook("presence/full", events.to_user, -100)
     module.hook("presence/host", events.to_host, -100)
-    module.hook("route/remote", events.remote, 100)
+    for target in ("bare", "full", "host"):
+        module.hook(f"pre-presence/{target}", events.outbound, POLICY)
     module.stream_feature(_feature(ns.ROSTER_VER_FEATURE, "ver"))
     module.stream_feature(_feature(ns.PRESENCE_PREAPPROVAL, "sub"))
     return module
