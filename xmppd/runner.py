@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from xmppd import tls
+from xmppd.hosts import component_names
 from xmppd.server import Server
 from xmppd.transports.tcp import Listener
 
@@ -32,7 +33,9 @@ class Runner:
 
     async def start(self) -> Ports:
         cfg = self.server.config
-        cert, key = tls.ensure_certificate(cfg.data_dir, cfg.domains, self.cert, self.key)
+        # Component hosts get a certificate name like any domain (s2s peers check it).
+        names = [*cfg.domains, *component_names(cfg.domains, cfg.components)]
+        cert, key = tls.ensure_certificate(cfg.data_dir, names, self.cert, self.key)
         context = tls.server_context(cert, key)
         cert_der = tls.certificate_der(cert)
         await self.server.ensure_started()

@@ -147,3 +147,23 @@ async def test_send_iq_times_out_when_nobody_answers(make_server) -> None:
         await srv.server.router.send_iq(iq, timeout=0.3)
     assert err.value.condition == "remote-server-timeout"
     assert b"urn:xmpp:ping" in await raw.read_until(rb"urn:xmpp:ping")  # it did go out
+
+
+async def test_the_certificate_names_every_component_host(make_server) -> None:
+    import ssl
+
+    from cryptography import x509
+
+    srv = await component_server(make_server)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(srv.host, srv.tls_port, ssl=context)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    for name in ("localhost", "conference.localhost", "pubsub.example.org", "test.localhost"):
+        assert name in names, names

@@ -44,7 +44,12 @@ def _https_endpoint(port: int, bind: str) -> str:
 
     from xmppd import tls
 
-    cert, key = tls.ensure_certificate(str(settings.XMPP_DATA_DIR), list(settings.XMPP_DOMAINS),
+    from xmppd.hosts import component_names
+    from xmppd.server import Config
+
+    cfg = Config.from_settings()
+    names = [*cfg.domains, *component_names(cfg.domains, cfg.components)]
+    cert, key = tls.ensure_certificate(str(settings.XMPP_DATA_DIR), names,
                                        settings.XMPP_TLS_CERT, settings.XMPP_TLS_KEY)
     endpoint = f"ssl:port={port}:interface={quote(bind)}:privateKey={quote(key)}:certKey={quote(cert)}"
     with open(cert, "rb") as f:  # certKey loads the leaf only: send an operator's intermediates too
