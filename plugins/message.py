@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza
 from xmppd.delivery import deliver_to_resources
+from xmppd.priorities import DELIVER
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
@@ -72,6 +73,6 @@ class MessageDelivery:
 def load(server: "Server") -> "Module":
     module = server.module("message", xep="RFC 6121", title="Messaging (§5, §8.5)", version="RFC 6121")
     delivery = MessageDelivery(server)
-    module.hook("message/bare", delivery.to_bare, -100)
-    module.hook("message/full", delivery.to_full, -100)
+    module.hook("message/bare", delivery.to_bare, DELIVER)
+    module.hook("message/full", delivery.to_full, DELIVER)
     return module

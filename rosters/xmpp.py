@@ -36,7 +36,7 @@ from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
-from xmppd.priorities import POLICY
+from xmppd.priorities import DELIVER, POLICY, SESSION_GONE_BROADCAST
 from xmppd.sessions import Session
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def load(server: "Server") -> Module:
     module.session_state(DIRECTED)
     module.hook("session/bound", store.attach)
     # Before other observers of a closing session: contacts must see it go at once.
-    module.hook("session/closed", presence.session_closed, priority=50)
+    module.hook("session/closed", presence.session_closed, priority=SESSION_GONE_BROADCAST)
     module.hook("roster/subscription", store.subscription)
     module.hook("roster/change", store.change)  # operator changes (commands app): memory + pushes
     module.hook("cluster/roster-changed", store.reload)
@@ -186,10 +186,10 @@ def load(server: "Server") -> Module:
     module.iq("set", ns.ROSTER, "query", roster.set, scope="self")
     module.iq("get", ns.ROSTER, "query", roster.forbidden, scope="bare")
     module.iq("set", ns.ROSTER, "query", roster.forbidden, scope="bare")
-    module.hook("presence/broadcast", events.broadcast, -100)
-    module.hook("presence/bare", events.to_user, -100)
-    module.hook("presence/full", events.to_user, -100)
-    module.hook("presence/host", events.to_host, -100)
+    module.hook("presence/broadcast", events.broadcast, DELIVER)
+    module.hook("presence/bare", events.to_user, DELIVER)
+    module.hook("presence/full", events.to_user, DELIVER)
+    module.hook("presence/host", events.to_host, DELIVER)
     for target in ("bare", "full", "host"):
         module.hook(f"pre-presence/{target}", events.outbound, POLICY)
     module.stream_feature(_feature(ns.ROSTER_VER_FEATURE, "ver"))
