@@ -18,6 +18,7 @@ from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, make
+from xmppd.origin import CLIENT
 from xmppd.sessions import Session
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def serialize_to(el: etree._Element, to: JID) -> bytes:
 def outbound_session(stanza: Stanza) -> Session | None:
     """The local session that sent `stanza`, or None for inbound (s2s) or server stanzas."""
     origin = stanza.origin
-    if isinstance(origin, Session) and stanza.from_ == origin.jid:
+    if origin is not None and origin.kind == CLIENT and stanza.from_ == origin.jid:
         return origin
     return None
 

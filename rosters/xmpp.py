@@ -36,6 +36,7 @@ from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
+from xmppd.origin import CLIENT
 from xmppd.priorities import DELIVER, POLICY, SESSION_GONE_BROADCAST
 from xmppd.sessions import Session
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 def _own_session(stanza: Stanza) -> Session:
     """§2.1.5 / §2.3.3: only an authenticated resource of the account itself may touch a roster."""
     session = stanza.origin
-    if not isinstance(session, Session) or stanza.from_ is None or stanza.from_.bare != session.bare:
+    if session is None or session.kind != CLIENT or stanza.from_ is None or stanza.from_.bare != session.bare:
         raise StanzaError("forbidden", "only the account's own resources manage its roster")
     return session
 
