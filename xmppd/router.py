@@ -48,8 +48,9 @@ _MESSAGE_TYPES = frozenset(("chat", "error", "groupchat", "headline", "normal"))
 _PRESENCE_TYPES = frozenset(("error", "probe", "subscribe", "subscribed", "unavailable",
                              "unsubscribe", "unsubscribed"))
 _NO_TO = {"message": "bare", "presence": "broadcast", "iq": "self"}
-_PRE = {(kind, target): f"pre-{kind}/{target}" for kind in _NO_TO
-        for target in ("host", "bare", "full", "broadcast", "self")}
+_TARGETS = ("host", "bare", "full", "broadcast", "self")
+_PRE = {(kind, target): f"pre-{kind}/{target}" for kind in _NO_TO for target in _TARGETS}
+_EVENTS = {(kind, target): f"{kind}/{target}" for kind in _NO_TO for target in _TARGETS}
 _ids = itertools.count(1)
 
 
@@ -135,15 +136,30 @@ class Router:
     async def dispatch(self, stanza: Stanza, sender_side: bool = True) -> None:
         """Route a stanza whose `from` is already trustworthy (local client, s2s, or server)."""
         try:
-            if stanza.to is None and stanza.name == "message" and stanza.from_ is not None:
-                stanza.to = stanza.from_.bare  # RFC 6121 §8.1.1.1: the sender's own bare JID
+            kind = stanza.name
+            to = stanza.to
+            if to is None and kind == "message" and stanza.from_ is not None:
+                to = stanza.to = stanza.from_.bare  # RFC 6121 §8.1.1.1: the sender's own bare JID
+            target = target_of(kind, to)
             origin = stanza.origin
             if sender_side and origin is not None and origin.kind in LOCAL_SENDERS:
                 bus = self.hooks if origin.kind != SERVER else origin.hooks
-                event = _PRE[stanza.name, target_of(stanza.name, stanza.to)]
+                event = _PRE[kind, target]
                 if bus.handlers(event) and await bus.fire(event, stanza) is not None:
                     return
-            await self._to_receiver(stanza)
+            host = self.hosts.get((to or stanza.from_).domain) if (to or stanza.from_) else None
+            if host is None:
+                if to is not None:  # not a host of ours: another server's (s2s)
+                    if await self.hooks.fire("route/remote", stanza) is None:
+                        raise StanzaError("remote-server-not-found", "no route to that domain")
+                    return
+                raise StanzaError("service-unavailable")
+            if kind == "iq":
+                await self._dispatch_iq(stanza, host)
+            elif await host.hooks.fire(_EVENTS[kind, target], stanza) is None:
+                if kind == "message" or stanza.type in (None, "probe"):
+                    raise StanzaError("service-unavailable")
+                # RFC 6121 §4.3 / §3: unhandled presence types are silently ignored.
         except StanzaError as err:
             self.bounce(stanza, err)
         except StreamError:
@@ -151,32 +167,6 @@ class Router:
         except Exception:
             log.exception("error routing %r", stanza)
             self.bounce(stanza, StanzaError("internal-server-error"))
-
-    async def _to_receiver(self, stanza: Stanza) -> None:
-        to = stanza.to
-        if to is None:
-            host = self.hosts.get(stanza.from_.domain) if stanza.from_ is not None else None
-        else:
-            host = self.hosts.get(to.domain)
-            if host is None:
-                if await self.hooks.fire("route/remote", stanza) is None:
-                    raise StanzaError("remote-server-not-found", "no route to that domain")
-                return
-        if host is None:
-            raise StanzaError("service-unavailable")
-        if stanza.name == "iq":
-            await self._dispatch_iq(stanza, host)
-        else:
-            await self._dispatch_simple(stanza, host)
-
-    async def _dispatch_simple(self, stanza: Stanza, host: "Host") -> None:
-        kind = stanza.name
-        to = stanza.to
-        target = target_of(kind, to)
-        if await host.hooks.fire(f"{kind}/{target}", stanza) is None:
-            if kind == "message" or stanza.type in (None, "probe"):
-                raise StanzaError("service-unavailable")
-            # RFC 6121 §4.3 / §3: unhandled presence types are silently ignored.
 
     async def _dispatch_iq(self, stanza: Stanza, host: "Host") -> None:
         to = stanza.to
