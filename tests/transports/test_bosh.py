@@ -6,20 +6,16 @@ Redis channel layer, and one run of the real `manage.py xmppd` (Daphne, http:// 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.clients import connect
 from tests.interop.jsclients import subscribe_both
+from tests.support.process import child_env, migrate_with_users, start_xmppd
 from tests.transports.conftest_bosh import (BOSH, CLIENT, SASL, STREAM, XBOSH, BoshClient, body,
                                             bosh_web, http)  # noqa: F401 (fixture)
 from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
@@ -27,7 +23,6 @@ from tests.xmppd.test_split_processes import split_server, tcp_login  # noqa: F4
 from xmppcore.jid import JID
 from xmppd.transports.bosh import table_for
 
-ROOT = Path(__file__).resolve().parents[2]
 STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
 PING = "<iq xmlns='jabber:client' type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
 
@@ -498,56 +493,17 @@ async def test_bosh_user_on_an_http_only_process_chats_with_a_tcp_user(split_ser
 
 # -- Daphne for real: `manage.py xmppd` (http:// and https:// on its ports) ----------------------
 
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.fixture(scope="module")
 def daphne_xmppd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The operator's defaults (TLS required), alice and bob (password "secret")."""
     data = tmp_path_factory.mktemp("bosh-xmppd")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XMPP_") and k != "DATABASE_URL"}
-    env.update({"XMPP_DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}",
-                "XMPP_BIND": "127.0.0.1", "PYTHONUNBUFFERED": "1", "XMPP_LOG_LEVEL": "WARNING"})
-    setup = ("from django.core.management import call_command; call_command('migrate', verbosity=0); "
-             "from accounts.actions import do_create_account; "
-             "do_create_account('alice', 'localhost', 'secret'); do_create_account('bob', 'localhost', 'secret')")
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = data / "xmppd.out"
-    for _ in range(3):  # another process may take a port between _free_ports() and the bind
-        c2s, tls, http_port, https_port = _free_ports(4)
-        env.update(XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http_port),
-                   XMPP_HTTPS_PORT=str(https_port))
-        with out.open("wb") as f:
-            proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
-                                    stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while "Log in with" not in out.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if "Log in with" in out.read_text():
-            break
-        proc.kill()
-        proc.wait(10)
-    else:
-        raise AssertionError(f"xmppd did not start:\n{out.read_text()}")
+    env = child_env(data, drop=("XMPP_*", "DATABASE_URL"), XMPP_LOG_LEVEL="WARNING")
+    migrate_with_users(env, "alice", "bob")
+    xmppd = start_xmppd(env, data)
     try:
-        yield {"http": http_port, "https": https_port}
+        yield dict(xmppd.ports)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        xmppd.stop(timeout=10)
 
 
 async def test_daphne_serves_bosh_on_http_and_https(daphne_xmppd: dict[str, Any]) -> None:
