@@ -16,9 +16,10 @@ import pytest
 from tests.clients import connect
 from tests.interop.jsclients import subscribe_both
 from tests.support.process import child_env, migrate_with_users, start_xmppd
+from tests.support.waiting import wait_for
 from tests.transports.conftest_bosh import (BOSH, CLIENT, SASL, STREAM, XBOSH, BoshClient, body,
                                             bosh_web, http)  # noqa: F401 (fixture)
-from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
+from tests.xmppd.test_cluster import REDIS_URL, redis_layer  # noqa: F401 (fixture)
 from tests.xmppd.test_split_processes import split_server, tcp_login  # noqa: F401 (fixture)
 from xmppcore.jid import JID
 from xmppd.transports.bosh import table_for
@@ -206,7 +207,7 @@ async def test_a_repeated_rid_gets_the_same_bytes_and_an_old_or_far_rid_ends_the
     assert again.body == r.body  # §14.3: the buffered copy, not a second answer
     assert (await c.send(rid=c.rid + 3)).condition == "item-not-found"  # §14.1: beyond the window
     assert (await c.send()).condition == "item-not-found"  # the session is gone ...
-    await until(lambda: session_of(bosh_web, jid) is None)  # ... and so is the XMPP session
+    await wait_for(lambda: session_of(bosh_web, jid) is None)  # ... and so is the XMPP session
 
 
 async def test_a_repeated_held_request_takes_over(bosh_web: Any) -> None:
@@ -237,7 +238,7 @@ async def test_a_held_request_whose_client_went_away_loses_nothing(bosh_web: Any
     await asyncio.sleep(0.2)
     writer.close()  # the browser navigated away with the request held
     connection = table_for(bosh_web.xmpp.server).get(c.sid)
-    await until(lambda: not connection.waiters)
+    await wait_for(lambda: not connection.waiters)
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     bob.send_message(mto=alice, mbody="kept for you", mtype="chat")
     await asyncio.sleep(0.2)
@@ -357,7 +358,7 @@ async def test_stanzas_left_in_an_expired_session_are_not_lost(bosh_web: Any, se
     await c.send(f"<presence xmlns='{CLIENT}'/>")
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     bob.send_message(mto=alice, mbody="did you get this?", mtype="chat")  # queued: nobody polls
-    await until(lambda: session_of(bosh_web, alice) is None, timeout=4)
+    await wait_for(lambda: session_of(bosh_web, alice) is None, timeout=4)
     # XEP-0206 §8 / RFC 6121 §8.5.3.2.1: routed again, to the offline store.
     later = await connect(bosh_web.xmpp, "alice@localhost", resource="tcp")
     got = await later.next_message()
@@ -395,7 +396,7 @@ async def test_long_polls_hold_no_thread(bosh_web: Any) -> None:
     table = table_for(bosh_web.xmpp.server)
     threads = threading.active_count()
     polls = [c.send_later(timeout=10) for c in clients]
-    await until(lambda: sum(len(conn.waiters) for conn in table.by_sid.values()) == 20)
+    await wait_for(lambda: sum(len(conn.waiters) for conn in table.by_sid.values()) == 20)
     assert threading.active_count() == threads  # futures on the event loop, nothing else
     table.shutdown()
     assert {(await poll).condition for poll in polls} == {"system-shutdown"}
@@ -453,7 +454,7 @@ async def test_bosh_session_on_one_node_chats_with_a_tcp_user_on_another(
     alice = await c.login("alice", resource="web")
     assert session_of(web_node, alice).channel_name  # reachable from other processes
     bob = await connect(tcp_node, "bob@localhost", resource="tcp")
-    await until(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
+    await wait_for(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
     bob.send_message(mto=alice, mbody="from the other node", mtype="chat")
     got = await c.collect(f"{{{CLIENT}}}message")
     assert got.get("from") == "bob@localhost/tcp" and got.findtext(f"{{{CLIENT}}}body") == "from the other node"

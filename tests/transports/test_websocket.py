@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.clients import connect
 from tests.support.process import child_env, migrate_with_users, start_xmppd
-from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
+from tests.support.waiting import wait_for
+from tests.xmppd.test_cluster import REDIS_URL, redis_layer  # noqa: F401 (fixture)
 from tests.transports.conftest import CLIENT, FRAMING, WebServer, WSClient
 
 STREAM = "http://etherx.jabber.org/streams"
@@ -313,7 +314,7 @@ async def test_websocket_session_on_one_node_chats_with_a_tcp_user_on_another(
     alice = await c.login("alice", resource="web")
     assert ws_session(ws_node, alice).channel_name  # reachable from other processes
     bob = await connect(tcp_node, "bob@localhost", resource="tcp")
-    await until(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
+    await wait_for(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
     bob.send_message(mto=alice, mbody="from the other node", mtype="chat")
     got = await c.recv_until(f"{{{CLIENT}}}message")
     assert got.get("from") == "bob@localhost/tcp" and got.findtext(f"{{{CLIENT}}}body") == "from the other node"
