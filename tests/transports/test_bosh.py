@@ -16,6 +16,7 @@ import pytest
 from tests.clients import connect
 from tests.interop.jsclients import subscribe_both
 from tests.support.process import child_env, migrate_with_users, start_xmppd
+from tests.support.quiet import settle
 from tests.support.waiting import wait_for
 from tests.transports.conftest_bosh import (BOSH, CLIENT, SASL, STREAM, XBOSH, BoshClient, body,
                                             bosh_web, http)  # noqa: F401 (fixture)
@@ -34,6 +35,15 @@ def message(to: str, text: str) -> str:
 
 def session_of(web: Any, full_jid: str) -> Any:
     return web.xmpp.server.sessions.get(JID.parse(full_jid))
+
+
+async def reached(web: Any, client: BoshClient, rid: int | None = None) -> None:
+    """Wait until the server has request `rid` (default: the client's latest) of `client` waiting
+    for its answer: held (XEP-0124 §7), or queued behind a missing rid (§14.1)."""
+    rid = client.rid if rid is None else rid
+    table = table_for(web.xmpp.server)
+    await wait_for(lambda: table.get(client.sid) is not None and rid in table.get(client.sid).waiters,
+                   what=f"request {rid} waiting on the server")
 
 
 async def presence_from(queue: asyncio.Queue, jid: str, type_: str | None, timeout: float = 5.0) -> Any:
@@ -135,17 +145,17 @@ async def test_a_held_request_is_woken_by_a_message_from_a_tcp_user(bosh_web: An
     alice = await c.login("alice", wait=30)
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     poll = c.send_later(timeout=10)
-    await asyncio.sleep(0.3)
+    await reached(bosh_web, c)
     assert not poll.done()  # held: nothing to say yet
     bob.send_message(mto=alice, mbody="wake up", mtype="chat")
     r = await poll
-    assert 0.3 <= r.elapsed < 2.0  # answered on delivery, not after 'wait'
+    assert r.elapsed < 2.0  # answered on delivery, not after 'wait'
     [msg] = r.payloads
     assert (msg.tag, msg.get("from"), msg.get("to"), msg.findtext(f"{{{CLIENT}}}body")) == (
         f"{{{CLIENT}}}message", "bob@localhost/tcp", alice, "wake up")
     # And the other way: a stanza in a request goes straight to the TCP user.
     poll = c.send_later(timeout=10)
-    await asyncio.sleep(0.05)
+    await reached(bosh_web, c)
     sent = c.send_later(message("bob@localhost/tcp", "hello tcp"), timeout=10)
     got = await bob.next_message()
     assert (str(got["from"]), got["body"]) == (alice, "hello tcp")
@@ -166,7 +176,7 @@ async def test_presence_broadcast_and_offline_messages(bosh_web: Any) -> None:
     bob.send_message(mto="alice@localhost", mbody="while you were out", mtype="chat")
     c = BoshClient.for_web(bosh_web)
     alice = await c.login("alice")
-    await asyncio.sleep(0.2)
+    await settle(bob)  # bob's presence and message processed: the message is stored offline
     r = await c.send(f"<presence xmlns='{CLIENT}'><status>on bosh</status></presence>")
     got = r.payloads
     while not any(el.tag == f"{{{CLIENT}}}message" for el in got):
@@ -189,7 +199,7 @@ async def test_out_of_order_requests_are_processed_in_rid_order(bosh_web: Any) -
     await c.login("alice", wait=1)
     first, second = c.next_rid(), c.next_rid()
     later = c.send_later(PING.format(id="second"), rid=second)
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c, second)
     assert not later.done()  # waits for the missing rid (§14.1)
     r = await c.send(PING.format(id="first"), rid=first)
     assert [(el.get("type"), el.get("id")) for el in r.payloads] == [("result", "first"), ("result", "second")]
@@ -217,7 +227,7 @@ async def test_a_repeated_held_request_takes_over(bosh_web: Any) -> None:
     alice = await c.login("alice")
     rid = c.next_rid()
     first = c.send_later(rid=rid)
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c, rid)
     second = c.send_later(rid=rid)
     assert (await first).type == "error"  # §14.3: a recoverable binding condition
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
@@ -235,13 +245,13 @@ async def test_a_held_request_whose_client_went_away_loses_nothing(bosh_web: Any
     data = body(rid=c.next_rid(), sid=c.sid)
     writer.write(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
     await writer.drain()
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c)
     writer.close()  # the browser navigated away with the request held
     connection = table_for(bosh_web.xmpp.server).get(c.sid)
     await wait_for(lambda: not connection.waiters)
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     bob.send_message(mto=alice, mbody="kept for you", mtype="chat")
-    await asyncio.sleep(0.2)
+    await settle(bob)  # routed to alice's BOSH session
     r = await c.send()
     assert r.elapsed < 1.0 and [el.findtext(f"{{{CLIENT}}}body") for el in r.payloads] == ["kept for you"]
 
@@ -252,7 +262,7 @@ async def test_acknowledgements(bosh_web: Any) -> None:
     await c.login("alice", ack="1")
     assert c.created.el.get("ack") == str(c.created_rid)  # §9.1: the server acknowledges too
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     pinged = c.send_later(PING.format(id="acked"), ack=str(c.rid - 1))
     # The held request carries the answer; it went out after a later request arrived, so its
     # 'ack' names the highest rid received.
@@ -272,12 +282,12 @@ async def test_pause_answers_at_once_and_stretches_inactivity(bosh_web: Any, set
     created = await c.create()
     assert (created.el.get("inactivity"), created.el.get("maxpause")) == ("1", "10")
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     paused = await c.send(pause="3")
     assert paused.elapsed < 0.5 and paused.payloads == [] and (await held).elapsed < 1
-    await asyncio.sleep(1.5)  # longer than 'inactivity', shorter than the pause
+    await asyncio.sleep(1.5)  # the thing under test: longer than 'inactivity', shorter than the pause
     back = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     assert (await c.send(type="terminate")).type is None and (await back).type == "terminate"
 
 
@@ -296,10 +306,10 @@ async def test_too_many_simultaneous_requests_is_a_policy_violation(bosh_web: An
     c = BoshClient.for_web(bosh_web)
     await c.create(hold=1)  # requests = 2
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     skipped = c.next_rid()
     ahead = c.send_later(f"<presence xmlns='{CLIENT}'/>", rid=skipped + 1)  # waits for the rid before it
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c, skipped + 1)
     r = await c.send(f"<presence xmlns='{CLIENT}'/>", rid=skipped)  # a third one at once (§11)
     assert r.condition == "policy-violation"
     assert [(await held).condition, (await ahead).condition] == ["other-request", "other-request"]
@@ -318,7 +328,7 @@ async def test_terminate_sends_unavailable_presence_to_a_contact(bosh_web: Any) 
     await c.send(f"<presence xmlns='{CLIENT}'/>")
     await presence_from(presences, alice, None)
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     r = await c.send(f"<presence xmlns='{CLIENT}' type='unavailable'><status>bye</status></presence>",
                      type="terminate")
     # §13: the oldest open request hears of the end; the terminate request gets an empty body.
@@ -370,7 +380,7 @@ async def test_a_resource_conflict_is_a_remote_stream_error(bosh_web: Any) -> No
     c = BoshClient.for_web(bosh_web)
     await c.login("alice", resource="same")
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     await connect(bosh_web.xmpp, "alice@localhost", resource="same")
     r = await held
     assert (r.type, r.condition) == ("terminate", "remote-stream-error")  # XEP-0206 §7
@@ -383,7 +393,7 @@ async def test_server_shutdown_ends_bosh_sessions(bosh_web: Any) -> None:
     c = BoshClient.for_web(bosh_web)
     await c.create()
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     table_for(bosh_web.xmpp.server).shutdown()  # what the server/stopping hook does
     r = await held
     assert (r.type, r.condition) == ("terminate", "system-shutdown")
@@ -520,6 +530,7 @@ async def test_daphne_serves_bosh_on_http_and_https(daphne_xmppd: dict[str, Any]
     sneaky = BoshClient("127.0.0.1", daphne_xmppd["http"], sid=bob.sid, rid=bob.rid + 1)
     assert (await sneaky.send()).status == 403
     held = bob.send_later(timeout=10)
+    # Another process: no state to watch. Time for the request to reach Daphne, then check it is held.
     await asyncio.sleep(0.3)
     assert not held.done()
     sent = alice.send_later(message(bob_jid, "over Daphne"), timeout=10)  # held: nothing comes back
