@@ -202,11 +202,7 @@ async def test_close_handshake(web: WebServer) -> None:
     messages, code = await drain(c)
     assert [el.tag for el in messages] == [f"{{{FRAMING}}}close"] and not messages[0].attrib
     assert code == 1000
-    for _ in range(50):
-        if ws_session(web, "alice@localhost/web") is None:
-            break
-        await asyncio.sleep(0.02)
-    assert ws_session(web, "alice@localhost/web") is None
+    await wait_for(lambda: ws_session(web, "alice@localhost/web") is None, what="alice's session closed")
 
 
 async def test_missing_or_wrong_subprotocol_is_refused(web: WebServer) -> None:
@@ -370,8 +366,7 @@ async def test_writes_keep_their_order_when_the_servers_send_waits() -> None:
     assert t.write(b"<after-close/>") is False
     assert [m.get("text") for m in sent] == ["<a/>"]
     gate.set()
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await wait_for(lambda: len(sent) == 4, what="the queued frames and the close sent")
     assert [m.get("text", m["type"]) for m in sent] == ["<a/>", "<slow/>", "<b/>", "websocket.close"]
     assert t.write(b"<c/>") is False
 
