@@ -22,6 +22,19 @@ class Client(slixmpp.ClientXMPP):
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0199")
         self.add_event_handler("message", lambda m: self.received.put_nowait(m))
+        self.leaving = False
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> Any:
+        self.leaving = True
+        return super().disconnect(*args, **kwargs)
+
+    def abort(self) -> None:
+        self.leaving = True
+        super().abort()
+
+    def is_online(self) -> bool:
+        """Connected and not on its way out: it can still answer a ping (tests.support.quiet)."""
+        return self.is_connected() and not self.leaving
 
     async def next_message(self, timeout: float = 5.0) -> Any:
         return await asyncio.wait_for(self.received.get(), timeout)

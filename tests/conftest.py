@@ -75,7 +75,7 @@ async def make_server(transactional_db: None) -> AsyncIterator[Any]:
             except Exception:
                 pass
         await running.runner.stop()
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one event-loop turn, not a wait: transports' close callbacks run
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from lxml import etree
 from accounts import actions
 from tests.clients import RawClient, header, stream_error_condition
 from tests.conftest import RunningServer, client_ssl_context
+from tests.support.waiting import wait_for
 from xmppd.storage import db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -246,12 +247,11 @@ async def test_logout_is_recorded(make_server: Any) -> None:
     raw.send("<presence type='unavailable'><status>Gone fishing</status></presence>")
     raw.send("</stream:stream>")
     await raw.read_to_eof()
-    for _ in range(50):
+    async def logout() -> Any:
         when, status = await db(actions.get_last_logout, "bill", "localhost")
-        if when is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert when is not None
+        return (when, status) if when is not None else None
+
+    _, status = await wait_for(logout, what="bill's logout recorded")
     assert status == "Gone fishing"
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from typing import Any, Callable
+from typing import Any
 
 from django.test import AsyncClient
 
 from commands.registry import Actor
+from tests.support.waiting import wait_for  # noqa: F401 (the one waiter, re-exported)
 from xmppd.storage import db
 
 SERVER_ADMIN = Actor(jid=None, is_server_admin=True, admin_domains=frozenset(), source="cli", label="cli")
@@ -54,20 +53,6 @@ class Api:
 
     async def delete(self, path: str) -> Any:
         return await self.call("DELETE", path)
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Poll `predicate` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(interval)
 
 
 async def raw_login(host: str, port: int, user: str, password: str = "secret", *, resource: str = "raw",

@@ -78,7 +78,7 @@ async def test_progress_then_result_message(xmpp: Any, slow: Command) -> None:
         shown = progress_of(reply)
         return shown if shown["status"] == "running" and int(shown["done"]) > 0 else None
 
-    shown = await eventually(running, timeout=5, step=0.05)
+    shown = await eventually(running, timeout=5, interval=0.05)
     assert shown["total"] == "12" and shown["note"].startswith("step ")
 
     message = await admin.next_message(timeout=10)  # the result, as a message

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +18,10 @@ from lxml import etree
 
 from tests.clients import connect, stream_error_condition
 from tests.commands.helpers import login_fails, raw_login
-from tests.xmppd.test_process import free_ports
+from tests.support.ports import HOST
+from tests.support.process import MANAGE, ROOT, Spawned, child_env, manage, start_xmppd
+from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-START_TIMEOUT = 20.0
 SCRUBBED = ("XMPP_REQUIRE_TLS", "XMPP_DOMAINS", "XMPP_TLS_CERT", "XMPP_TLS_KEY", "DATABASE_URL", "REDIS_URL",
             "DJANGO_SECRET_KEY", "XMPP_ALLOW_REGISTRATION", "XMPP_ADMINS", "XMPP_DOMAIN_ADMINS", "XMPP_ENV_FILE",
             "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "XMPP_MODULES")
@@ -35,27 +31,32 @@ SCRUBBED = ("XMPP_REQUIRE_TLS", "XMPP_DOMAINS", "XMPP_TLS_CERT", "XMPP_TLS_KEY",
 class Server:
     """The subprocess, seen the way tests.clients.connect expects a server."""
 
-    proc: subprocess.Popen
+    spawned: Spawned
     env: dict[str, str]
     data: Path
-    port: int
-    http: int
     host: str = HOST
     clients: list[Any] = field(default_factory=list)
 
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.spawned.proc
+
+    @property
+    def port(self) -> int:
+        return self.spawned.ports["c2s"]
+
+    @property
+    def http(self) -> int:
+        return self.spawned.ports["http"]
+
     def output(self) -> str:
-        return (self.data / "xmppd.out").read_text() + (self.data / "xmppd.err").read_text()
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+        return self.spawned.output()
 
 
 async def ctl(server: Server, *words: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """`manage.py xmppctl <words>` without blocking the loop (slixmpp clients keep running)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "manage.py", "xmppctl", *words, cwd=ROOT, env=env or server.env,
+        *MANAGE, "xmppctl", *words, cwd=ROOT, env=env or server.env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     return proc.returncode, out.decode(), err.decode()
@@ -64,36 +65,17 @@ async def ctl(server: Server, *words: str, env: dict[str, str] | None = None) ->
 @pytest.fixture(scope="module")
 def xmppd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("xmppctl-data")
-    c2s, tls, http = free_ports(3)
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update({"XMPP_DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}",
-                "XMPP_BIND": HOST, "XMPP_REQUIRE_TLS": "false", "XMPP_C2S_PORT": str(c2s),
-                "XMPP_TLS_PORT": str(tls), "XMPP_HTTP_PORT": str(http), "XMPP_HTTPS_PORT": "0",
-                "PYTHONUNBUFFERED": "1"})
-    assert manage(env, "migrate", "--noinput").returncode == 0
+    env = child_env(data, drop=SCRUBBED, XMPP_REQUIRE_TLS="false", XMPP_HTTPS_PORT="0")
+    manage(env, "migrate", "--noinput")
     # No server yet: xmppctl writes the database itself.
     for user in ("alice", "bob"):
         done = manage(env, "xmppctl", "register", "--jid", f"{user}@localhost", "--password", "secret")
-        assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
-    with (data / "xmppd.out").open("wb") as out, (data / "xmppd.err").open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env, stdout=out,
-                                stderr=err, stdin=subprocess.DEVNULL)
-    server = Server(proc, env, data, c2s, http)
-    deadline = time.monotonic() + START_TIMEOUT
-    while "Log in with" not in (data / "xmppd.out").read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"xmppd did not start:\n{server.output()}")
-        time.sleep(0.05)
+        assert done.stdout == "ok\n", done.stderr
+    spawned = start_xmppd(env, data, ports=("c2s", "tls", "http"))
     try:
-        yield server
+        yield Server(spawned, spawned.env, data)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        spawned.stop(timeout=10)
 
 
 @pytest.fixture
@@ -102,7 +84,12 @@ async def clients(xmppd: Server) -> Iterator[Server]:
     for client in xmppd.clients:
         client.abort()
     xmppd.clients.clear()
-    await asyncio.sleep(0.2)  # let the server see them go before the next test counts sessions
+    # The server must have seen them go before the next test counts sessions.
+    await wait_for(lambda: no_sessions(xmppd), 10, what="no session left on the server")
+
+
+async def no_sessions(server: Server) -> bool:
+    return (await asyncio.to_thread(api_get, server, "/api/stats"))["online_sessions"] == 0
 
 
 async def online(server: Server, *users: str) -> list[Any]:
@@ -185,11 +172,11 @@ async def test_long_commands_run_on_the_servers_worker(clients: Server) -> None:
     code, out, _ = await ctl(clients, "announce_all", "--body", "later", "--no-wait", "--json")
     assert code == 0
     task_id = json.loads(out)["task_id"]
-    for _ in range(100):
+    async def finished() -> Any:
         run = await asyncio.to_thread(api_get, clients, f"/api/tasks/{task_id}")
-        if run["status"] == "done":
-            break
-        await asyncio.sleep(0.1)
+        return run if run["status"] == "done" else None
+
+    run = await wait_for(finished, 10, what=f"task {task_id} done")
     assert run["result"] == {"users": 2}
     code, out, _ = await ctl(clients, "task_status", "--task-id", task_id)
     assert "status: done" in out

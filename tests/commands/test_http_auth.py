@@ -144,10 +144,10 @@ async def test_user_not_online(xmpp: Any) -> None:
 async def test_bounded_pending_confirmations(xmpp: Any) -> None:
     token = await make_token()
     bob = await connect(xmpp, await xmpp.add_user("bob"))
-    Confirmer(bob, "ignore")
+    confirmer = Confirmer(bob, "ignore")
     waiting = [asyncio.ensure_future(verify(token, jid=str(bob.boundjid), method="GET", url=URL, id=f"p{i}",
                                             timeout=1)) for i in range(httpauth.MAX_PENDING)]
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(confirmer.received) == httpauth.MAX_PENDING, what="every confirmation asked")
     busy = await verify(token, jid=str(bob.boundjid), method="GET", url=URL, id="one-too-many")
     assert busy.status_code == 429 and busy.data["status"] == "busy"
     assert [r.data["status"] for r in await asyncio.gather(*waiting)] == ["timeout"] * httpauth.MAX_PENDING

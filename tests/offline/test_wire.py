@@ -13,6 +13,7 @@ from offline import actions
 from offline.xmpp import OfflineStore
 from tests.clients import connect
 from tests.plugins.wire import eventually, q, raw_login
+from tests.support.quiet import raw_nothing_more
 from xmppcore.jid import JID
 from xmppd.sessions import Session
 from xmppd.storage import db
@@ -117,8 +118,8 @@ async def test_standalone_chat_states_are_dropped_silently(xmpp) -> None:
     raw.send("<message to='bob@localhost' type='chat' id='c2'><body>hi</body>"
              "<active xmlns='http://jabber.org/protocol/chatstates'/></message>")
     await eventually(lambda: _equals(stored_count(), 1), timeout=5)
-    await asyncio.sleep(0.2)
-    assert b"<message" not in raw.buffer and await stored_count() == 1
+    await raw_nothing_more(raw, rb"<message")
+    assert await stored_count() == 1
     (_, xml), = await db(actions.get_messages, "bob", "localhost")
     assert etree.fromstring(xml).findtext("{jabber:client}body") == "hi"
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.plugins.test_carbons import device, send, unwrap
-from tests.xmppd.test_cluster import redis_layer, two_nodes, until  # noqa: F401 (fixtures)
+from tests.support.waiting import wait_for
+from tests.xmppd.test_cluster import redis_layer, two_nodes  # noqa: F401 (fixtures)
 from xmppcore.jid import JID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ async def test_copies_reach_a_resource_on_another_node(two_nodes: tuple[Any, Any
     pc = await device(a, "alice", "pc")
     phone = await device(b, "alice", "phone")
     bob = await device(a, "bob", "desk", carbons=False)
-    await until(lambda: flag_seen(a, phone.jid) and flag_seen(b, pc.jid))
+    await wait_for(lambda: flag_seen(a, phone.jid) and flag_seen(b, pc.jid))
 
     mid = send(bob, pc.jid, "<body>to your pc</body>")
     original = await pc.next()
@@ -47,7 +48,7 @@ async def test_disabling_on_one_node_is_seen_by_the_other(two_nodes: tuple[Any, 
     await a.add_user("alice")
     await device(a, "alice", "pc")
     phone = await device(b, "alice", "phone")
-    await until(lambda: flag_seen(a, phone.jid))
+    await wait_for(lambda: flag_seen(a, phone.jid))
     result = await phone.client.plugin["xep_0280"].disable(timeout=5)
     assert result.xml.get("type") == "result"
-    await until(lambda: not flag_seen(a, phone.jid))
+    await wait_for(lambda: not flag_seen(a, phone.jid))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import xml.etree.ElementTree as ET
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from slixmpp.exceptions import IqError
 
 from tests.clients import RawClient, header
 from tests.conftest import RunningServer
+from tests.support.waiting import wait_for as eventually  # noqa: F401 (the one waiter, re-exported)
 
 CLIENT = "jabber:client"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -62,18 +62,3 @@ async def raw_login(srv: RunningServer, user: str, password: str = "secret",
     await raw.read_until(rb"</iq>")
     raw.take()
     return raw
-
-
-async def eventually(check: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0,
-                     step: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    async def loop() -> Any:
-        while True:
-            value = check()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(step)
-    return await asyncio.wait_for(loop(), timeout)
-

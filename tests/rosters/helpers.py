@@ -10,6 +10,7 @@ from lxml import etree
 
 from tests.clients import Client, RawClient, connect, header
 from tests.conftest import RunningServer
+from tests.support.quiet import nothing_more, raw_ping
 
 ROSTER = "jabber:iq:roster"
 CLIENT = "jabber:client"
@@ -24,8 +25,8 @@ async def login(srv: RunningServer, user: str, resource: str = "r", *, roster: b
     client = await connect(srv, jid, resource=resource, presence=False)
     client.auto_authorize = None
     client.auto_subscribe = False
-    client.presences = asyncio.Queue()
-    client.pushes = asyncio.Queue()
+    client.presences = Recorded(client, srv)
+    client.pushes = Recorded(client, srv)
     client.add_event_handler("presence", lambda p: client.presences.put_nowait(p))
     client.add_event_handler("roster_update",
                              lambda iq: iq["type"] == "set" and client.pushes.put_nowait(iq))
@@ -35,6 +36,15 @@ async def login(srv: RunningServer, user: str, resource: str = "r", *, roster: b
         client.send_presence(pstatus=status)
         await expect(client.presences, presence_from(str(client.boundjid)))
     return client
+
+
+class Recorded(asyncio.Queue):
+    """A queue of what one client received, knowing that client and its server (for `nothing`)."""
+
+    def __init__(self, client: Client, srv: RunningServer) -> None:
+        super().__init__()
+        self.client = client
+        self.srv = srv
 
 
 async def expect(queue: asyncio.Queue, predicate: Callable[[Any], bool] = lambda _: True,
@@ -48,14 +58,11 @@ async def expect(queue: asyncio.Queue, predicate: Callable[[Any], bool] = lambda
     return await asyncio.wait_for(loop(), timeout)
 
 
-async def nothing(queue: asyncio.Queue, predicate: Callable[[Any], bool] = lambda _: True,
-                  wait: float = 0.4) -> None:
-    """Fail if a stanza that satisfies `predicate` arrives within `wait` seconds."""
-    try:
-        item = await expect(queue, predicate, wait)
-    except asyncio.TimeoutError:
-        return
-    raise AssertionError(f"unexpected stanza: {item}")
+async def nothing(queue: Recorded, predicate: Callable[[Any], bool] = lambda _: True) -> None:
+    """Fail if the queue holds a stanza that satisfies `predicate` once every other client of
+    the server, then the queue's own client, had a ping answered (tests.support.quiet)."""
+    others = tuple(c for c in queue.srv.clients if c is not queue.client and c.is_online())
+    await nothing_more(queue.client, queue, predicate, after=others)
 
 
 def presence_from(jid: str, type_: str | None = None) -> Callable[[Any], bool]:
@@ -138,12 +145,12 @@ class Raw:
                 self._feed(chunk)
         return await asyncio.wait_for(loop(), timeout)
 
-    async def no_stanza(self, predicate: Callable[[etree._Element], bool], wait: float = 0.4) -> None:
-        try:
-            el = await self.stanza(predicate, wait)
-        except asyncio.TimeoutError:
-            return
-        raise AssertionError(f"unexpected stanza: {etree.tostring(el)!r}")
+    async def no_stanza(self, predicate: Callable[[etree._Element], bool]) -> None:
+        """Fail if a stanza satisfying `predicate` came before the reply to a ping (XEP-0199)."""
+        ping_id = raw_ping(self.raw)
+        await self.stanza(lambda el: el.get("id") == ping_id)
+        unexpected = [etree.tostring(el) for el in self.stanzas if predicate(el)]
+        assert not unexpected, f"unexpected stanza(s): {unexpected!r}"
 
     def close(self) -> None:
         self.raw.close()

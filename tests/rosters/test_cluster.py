@@ -8,7 +8,8 @@ import pytest
 
 from rosters.store import is_interested
 from tests.rosters.helpers import expect, item_xml, login, presence_from, roster_store
-from tests.xmppd.test_cluster import redis_layer, two_nodes, until  # noqa: F401 (fixtures)
+from tests.support.waiting import wait_for
+from tests.xmppd.test_cluster import redis_layer, two_nodes  # noqa: F401 (fixtures)
 from xmppcore.jid import JID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,10 +22,10 @@ async def test_subscription_and_presence_across_nodes(two_nodes: tuple[Any, Any]
     await node_a.add_user("bob")
     a = await login(node_a, "alice", "pc")
     b = await login(node_b, "bob", "pc", status="on node b")
-    await until(lambda: any(s.is_available and is_interested(s)
-                            for s in node_a.server.sessions.resources(BOB)))
-    await until(lambda: any(s.is_available and is_interested(s)
-                            for s in node_b.server.sessions.resources(ALICE)))
+    await wait_for(lambda: any(s.is_available and is_interested(s)
+                               for s in node_a.server.sessions.resources(BOB)))
+    await wait_for(lambda: any(s.is_available and is_interested(s)
+                               for s in node_b.server.sessions.resources(ALICE)))
     a.send_presence(pto="bob@localhost", ptype="subscribe")
     request = await expect(b.presences, lambda p: p["type"] == "subscribe")
     assert request.xml.get("from") == "alice@localhost"
@@ -36,7 +37,7 @@ async def test_subscription_and_presence_across_nodes(two_nodes: tuple[Any, Any]
     assert (await expect(a.presences, presence_from("bob@localhost/pc")))["status"] == "on node b"
     # Node A reloads alice's roster from the cluster event.
     store_a = roster_store(node_a)
-    await until(lambda: store_a.loaded(ALICE).subscription(BOB) == "to")
+    await wait_for(lambda: store_a.loaded(ALICE).subscription(BOB) == "to")
     b.send_presence(pstatus="still on b")
     assert (await expect(a.presences, presence_from("bob@localhost/pc")))["status"] == "still on b"
     b.disconnect()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +9,8 @@ from lxml import etree
 
 from tests.rosters.helpers import (Raw, error_condition, expect, login, nothing, presence_from, q,
                                    subscribe_in_db)
+from tests.support.quiet import settle
+from tests.support.waiting import wait_for
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza
 
@@ -50,7 +51,7 @@ async def test_initial_presence_gets_the_contacts_presence(xmpp) -> None:
     b_phone = await login(xmpp, "bob", "phone", presence=False)
     b_phone.send_presence(pstatus="bob on phone", pshow="away")
     await login(xmpp, "carol", "pc", presence=False)  # online but not available
-    await asyncio.sleep(0.1)
+    await settle(b_phone)  # its presence is processed
     a = await login(xmpp, "alice", "pc", presence=False)
     a.send_presence()
     # §4.3.2 rule 4: the last presence of each available resource, from its full JID.
@@ -80,7 +81,7 @@ async def test_presence_initial_hook_follows_the_broadcast(xmpp) -> None:
     b = await login(xmpp, "bob", "pc")
     c = await login(xmpp, "carol", "pc")
     c.send_presence(pto="alice@localhost", ptype="subscribe")  # stored: alice is offline
-    await asyncio.sleep(0.1)
+    await settle(c)
     seen: list[tuple[str, bool]] = []
 
     def hook(session: Any) -> None:
@@ -200,7 +201,7 @@ async def test_directed_presence(xmpp) -> None:
     a.disconnect()
     await expect(c2.presences, presence_from("alice@localhost/pc", "unavailable"))
     await nothing(b1.presences, presence_from("alice@localhost/pc", "unavailable"))
-    await nothing(c1.presences, presence_from("alice@localhost/pc", "unavailable"), wait=0.1)
+    await nothing(c1.presences, presence_from("alice@localhost/pc", "unavailable"))
 
 
 async def test_directed_presence_to_missing_resource_or_user_is_ignored(xmpp) -> None:
@@ -273,8 +274,8 @@ async def test_presence_error_to_a_full_jid_is_delivered(xmpp) -> None:
              "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
     p = await expect(b.presences, lambda p: p["type"] == "error")
     assert p["id"] == "e1" and str(p["from"]) == raw.jid
+    await raw.no_stanza(lambda el: el.get("type") == "error")  # never answered (and e2 is processed)
     await nothing(b.presences, lambda p: p["type"] == "error")  # to a bare JID: ignored
-    await raw.no_stanza(lambda el: el.get("type") == "error")  # and never answered
 
 
 async def test_remote_contacts(xmpp) -> None:
@@ -292,9 +293,10 @@ async def test_remote_contacts(xmpp) -> None:
     xmpp.server.hooks.add("route/remote", lambda s: routed.append(s) or True, -10)
     a = await login(xmpp, "alice", "pc")
     a.send_presence(pto="juliet@capulet.test/balcony")  # directed, to another domain
-    await asyncio.sleep(0.1)
+    await settle(a)
     a.disconnect()
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: session_of(xmpp, "alice@localhost/pc") is None and len(routed) >= 5,
+                   what="alice's session closed and her unavailable presences routed")
     sent = [(s.el.get("type"), s.el.get("from"), s.el.get("to")) for s in routed]
     assert sent == [
         (None, "alice@localhost/pc", "romeo@remote.test"),  # §4.2.2 broadcast

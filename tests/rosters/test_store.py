@@ -14,6 +14,7 @@ from rosters import actions
 from rosters.store import ITEMS
 from tests.rosters.helpers import (ROSTER, Raw, expect, login, presence_from, q, roster_store,
                                    subscribe_in_db)
+from tests.support.waiting import wait_for
 from xmppcore.jid import JID
 from xmppd.sessions import Session
 from xmppd.storage import db
@@ -59,12 +60,12 @@ async def test_roster_is_loaded_once_shared_and_freed(xmpp) -> None:
     s2 = xmpp.server.sessions.get(JID.parse("alice@localhost/two"))
     assert s1.data[ITEMS] is s2.data[ITEMS]  # one dict for both resources: no copy
     assert JID.parse("bob@example.org") in s1.data[ITEMS]
+    alice = JID.parse("alice@localhost")
     one.disconnect()
-    await asyncio.sleep(0.2)
-    assert JID.parse("alice@localhost") in store.rosters
+    await wait_for(lambda: s1 not in store.rosters[alice].sessions, what="resource one detached from the roster")
+    assert alice in store.rosters
     two.disconnect()
-    await asyncio.sleep(0.2)
-    assert JID.parse("alice@localhost") not in store.rosters  # freed with the last resource
+    await wait_for(lambda: alice not in store.rosters, what="the roster freed with the last resource")
 
 
 async def test_presence_broadcast_makes_no_query(xmpp) -> None:
@@ -98,7 +99,7 @@ async def test_stanzas_right_after_bind_wait_for_the_roster(xmpp) -> None:
     original = actions.load_roster
 
     def slow(username: str, domain: str) -> Any:
-        time.sleep(0.3)
+        time.sleep(0.3)  # a slow database (in the db() thread): the delay is the condition under test
         return original(username, domain)
 
     actions.load_roster = slow
@@ -124,9 +125,11 @@ async def test_a_second_resource_waits_for_the_first_load() -> None:
     store = next(h.__self__ for h in server.hooks.handlers("session/bound"))
     await db(actions.do_set_item, "alice", "localhost", "bob@example.org")
     gate = asyncio.Event()
+    calls: list[str] = []
     original = actions.load_roster
 
     def gated(username: str, domain: str) -> Any:
+        calls.append(username)
         result = original(username, domain)
         asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(5)
         return result
@@ -137,9 +140,10 @@ async def test_a_second_resource_waits_for_the_first_load() -> None:
         one = Session(JID.parse("alice@localhost/one"), lambda b: True, lambda c: None)
         two = Session(JID.parse("alice@localhost/two"), lambda b: True, lambda c: None)
         first = asyncio.ensure_future(store.attach(one))
-        await asyncio.sleep(0.05)
+        await wait_for(lambda: calls, what="the first load started")
         second = asyncio.ensure_future(store.of_session(two))
-        await asyncio.sleep(0.05)
+        for _ in range(10):  # event-loop turns, not time: the second runs up to where it waits
+            await asyncio.sleep(0)
         assert not second.done() and store.loaded(JID.parse("alice@localhost")) is None
         gate.set()
         roster = await asyncio.wait_for(second, 5)
@@ -147,6 +151,7 @@ async def test_a_second_resource_waits_for_the_first_load() -> None:
     finally:
         actions.load_roster = original
     assert JID.parse("bob@example.org") in roster.items and two.data[ITEMS] is one.data[ITEMS]
+    assert calls == ["alice"]  # one load for both resources
 
 
 async def test_roster_subscription_hook(xmpp) -> None:
@@ -168,8 +173,7 @@ async def test_roster_subscription_hook(xmpp) -> None:
     await expect(a.pushes, lambda iq: "bob@localhost" in iq["roster"]["items"])
     assert await hooks.fire("roster/subscription", alice, bob) == "none"
     # Bob (offline) is updated by his server's inbound processing, right after alice's push.
-    for _ in range(50):
-        if await hooks.fire("roster/subscription", bob, alice) == "none":
-            break
-        await asyncio.sleep(0.02)
-    assert await hooks.fire("roster/subscription", bob, alice) == "none"
+    async def bob_updated() -> bool:
+        return await hooks.fire("roster/subscription", bob, alice) == "none"
+
+    await wait_for(bob_updated, what="bob's roster updated by the inbound unsubscribe")

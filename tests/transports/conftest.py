@@ -21,6 +21,7 @@ from lxml import etree
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import RunningServer, client_ssl_context
+from tests.support.waiting import wait_for
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 CLIENT = "jabber:client"
@@ -67,12 +68,9 @@ async def make_web(make_server: Any) -> AsyncIterator[Any]:
         server = uvicorn.Server(config)
         task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
         servers.append((server, task))
-        for _ in range(200):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: server.started or task.done(), 2, what="uvicorn started")
         if not server.started:
-            raise RuntimeError("uvicorn did not start")
+            raise RuntimeError(f"uvicorn did not start: {task.exception()!r}")
         return WebServer(running, sock.getsockname()[1], tls)
 
     yield factory

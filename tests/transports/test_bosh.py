@@ -6,28 +6,25 @@ Redis channel layer, and one run of the real `manage.py xmppd` (Daphne, http:// 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.clients import connect
 from tests.interop.jsclients import subscribe_both
+from tests.support.process import child_env, migrate_with_users, start_xmppd
+from tests.support.quiet import settle
+from tests.support.waiting import wait_for
 from tests.transports.conftest_bosh import (BOSH, CLIENT, SASL, STREAM, XBOSH, BoshClient, body,
                                             bosh_web, http)  # noqa: F401 (fixture)
-from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
+from tests.xmppd.test_cluster import REDIS_URL, redis_layer  # noqa: F401 (fixture)
 from tests.xmppd.test_split_processes import split_server, tcp_login  # noqa: F401 (fixture)
 from xmppcore.jid import JID
 from xmppd.transports.bosh import table_for
 
-ROOT = Path(__file__).resolve().parents[2]
 STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
 PING = "<iq xmlns='jabber:client' type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
 
@@ -38,6 +35,15 @@ def message(to: str, text: str) -> str:
 
 def session_of(web: Any, full_jid: str) -> Any:
     return web.xmpp.server.sessions.get(JID.parse(full_jid))
+
+
+async def reached(web: Any, client: BoshClient, rid: int | None = None) -> None:
+    """Wait until the server has request `rid` (default: the client's latest) of `client` waiting
+    for its answer: held (XEP-0124 §7), or queued behind a missing rid (§14.1)."""
+    rid = client.rid if rid is None else rid
+    table = table_for(web.xmpp.server)
+    await wait_for(lambda: table.get(client.sid) is not None and rid in table.get(client.sid).waiters,
+                   what=f"request {rid} waiting on the server")
 
 
 async def presence_from(queue: asyncio.Queue, jid: str, type_: str | None, timeout: float = 5.0) -> Any:
@@ -139,17 +145,17 @@ async def test_a_held_request_is_woken_by_a_message_from_a_tcp_user(bosh_web: An
     alice = await c.login("alice", wait=30)
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     poll = c.send_later(timeout=10)
-    await asyncio.sleep(0.3)
+    await reached(bosh_web, c)
     assert not poll.done()  # held: nothing to say yet
     bob.send_message(mto=alice, mbody="wake up", mtype="chat")
     r = await poll
-    assert 0.3 <= r.elapsed < 2.0  # answered on delivery, not after 'wait'
+    assert r.elapsed < 2.0  # answered on delivery, not after 'wait'
     [msg] = r.payloads
     assert (msg.tag, msg.get("from"), msg.get("to"), msg.findtext(f"{{{CLIENT}}}body")) == (
         f"{{{CLIENT}}}message", "bob@localhost/tcp", alice, "wake up")
     # And the other way: a stanza in a request goes straight to the TCP user.
     poll = c.send_later(timeout=10)
-    await asyncio.sleep(0.05)
+    await reached(bosh_web, c)
     sent = c.send_later(message("bob@localhost/tcp", "hello tcp"), timeout=10)
     got = await bob.next_message()
     assert (str(got["from"]), got["body"]) == (alice, "hello tcp")
@@ -170,7 +176,7 @@ async def test_presence_broadcast_and_offline_messages(bosh_web: Any) -> None:
     bob.send_message(mto="alice@localhost", mbody="while you were out", mtype="chat")
     c = BoshClient.for_web(bosh_web)
     alice = await c.login("alice")
-    await asyncio.sleep(0.2)
+    await settle(bob)  # bob's presence and message processed: the message is stored offline
     r = await c.send(f"<presence xmlns='{CLIENT}'><status>on bosh</status></presence>")
     got = r.payloads
     while not any(el.tag == f"{{{CLIENT}}}message" for el in got):
@@ -193,7 +199,7 @@ async def test_out_of_order_requests_are_processed_in_rid_order(bosh_web: Any) -
     await c.login("alice", wait=1)
     first, second = c.next_rid(), c.next_rid()
     later = c.send_later(PING.format(id="second"), rid=second)
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c, second)
     assert not later.done()  # waits for the missing rid (§14.1)
     r = await c.send(PING.format(id="first"), rid=first)
     assert [(el.get("type"), el.get("id")) for el in r.payloads] == [("result", "first"), ("result", "second")]
@@ -211,7 +217,7 @@ async def test_a_repeated_rid_gets_the_same_bytes_and_an_old_or_far_rid_ends_the
     assert again.body == r.body  # §14.3: the buffered copy, not a second answer
     assert (await c.send(rid=c.rid + 3)).condition == "item-not-found"  # §14.1: beyond the window
     assert (await c.send()).condition == "item-not-found"  # the session is gone ...
-    await until(lambda: session_of(bosh_web, jid) is None)  # ... and so is the XMPP session
+    await wait_for(lambda: session_of(bosh_web, jid) is None)  # ... and so is the XMPP session
 
 
 async def test_a_repeated_held_request_takes_over(bosh_web: Any) -> None:
@@ -221,7 +227,7 @@ async def test_a_repeated_held_request_takes_over(bosh_web: Any) -> None:
     alice = await c.login("alice")
     rid = c.next_rid()
     first = c.send_later(rid=rid)
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c, rid)
     second = c.send_later(rid=rid)
     assert (await first).type == "error"  # §14.3: a recoverable binding condition
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
@@ -239,13 +245,13 @@ async def test_a_held_request_whose_client_went_away_loses_nothing(bosh_web: Any
     data = body(rid=c.next_rid(), sid=c.sid)
     writer.write(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
     await writer.drain()
-    await asyncio.sleep(0.2)
+    await reached(bosh_web, c)
     writer.close()  # the browser navigated away with the request held
     connection = table_for(bosh_web.xmpp.server).get(c.sid)
-    await until(lambda: not connection.waiters)
+    await wait_for(lambda: not connection.waiters)
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     bob.send_message(mto=alice, mbody="kept for you", mtype="chat")
-    await asyncio.sleep(0.2)
+    await settle(bob)  # routed to alice's BOSH session
     r = await c.send()
     assert r.elapsed < 1.0 and [el.findtext(f"{{{CLIENT}}}body") for el in r.payloads] == ["kept for you"]
 
@@ -256,7 +262,7 @@ async def test_acknowledgements(bosh_web: Any) -> None:
     await c.login("alice", ack="1")
     assert c.created.el.get("ack") == str(c.created_rid)  # §9.1: the server acknowledges too
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     pinged = c.send_later(PING.format(id="acked"), ack=str(c.rid - 1))
     # The held request carries the answer; it went out after a later request arrived, so its
     # 'ack' names the highest rid received.
@@ -276,12 +282,12 @@ async def test_pause_answers_at_once_and_stretches_inactivity(bosh_web: Any, set
     created = await c.create()
     assert (created.el.get("inactivity"), created.el.get("maxpause")) == ("1", "10")
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     paused = await c.send(pause="3")
     assert paused.elapsed < 0.5 and paused.payloads == [] and (await held).elapsed < 1
-    await asyncio.sleep(1.5)  # longer than 'inactivity', shorter than the pause
+    await asyncio.sleep(1.5)  # the thing under test: longer than 'inactivity', shorter than the pause
     back = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     assert (await c.send(type="terminate")).type is None and (await back).type == "terminate"
 
 
@@ -300,10 +306,10 @@ async def test_too_many_simultaneous_requests_is_a_policy_violation(bosh_web: An
     c = BoshClient.for_web(bosh_web)
     await c.create(hold=1)  # requests = 2
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     skipped = c.next_rid()
     ahead = c.send_later(f"<presence xmlns='{CLIENT}'/>", rid=skipped + 1)  # waits for the rid before it
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c, skipped + 1)
     r = await c.send(f"<presence xmlns='{CLIENT}'/>", rid=skipped)  # a third one at once (§11)
     assert r.condition == "policy-violation"
     assert [(await held).condition, (await ahead).condition] == ["other-request", "other-request"]
@@ -322,7 +328,7 @@ async def test_terminate_sends_unavailable_presence_to_a_contact(bosh_web: Any) 
     await c.send(f"<presence xmlns='{CLIENT}'/>")
     await presence_from(presences, alice, None)
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     r = await c.send(f"<presence xmlns='{CLIENT}' type='unavailable'><status>bye</status></presence>",
                      type="terminate")
     # §13: the oldest open request hears of the end; the terminate request gets an empty body.
@@ -362,7 +368,7 @@ async def test_stanzas_left_in_an_expired_session_are_not_lost(bosh_web: Any, se
     await c.send(f"<presence xmlns='{CLIENT}'/>")
     bob = await connect(bosh_web.xmpp, "bob@localhost", resource="tcp")
     bob.send_message(mto=alice, mbody="did you get this?", mtype="chat")  # queued: nobody polls
-    await until(lambda: session_of(bosh_web, alice) is None, timeout=4)
+    await wait_for(lambda: session_of(bosh_web, alice) is None, timeout=4)
     # XEP-0206 §8 / RFC 6121 §8.5.3.2.1: routed again, to the offline store.
     later = await connect(bosh_web.xmpp, "alice@localhost", resource="tcp")
     got = await later.next_message()
@@ -374,7 +380,7 @@ async def test_a_resource_conflict_is_a_remote_stream_error(bosh_web: Any) -> No
     c = BoshClient.for_web(bosh_web)
     await c.login("alice", resource="same")
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     await connect(bosh_web.xmpp, "alice@localhost", resource="same")
     r = await held
     assert (r.type, r.condition) == ("terminate", "remote-stream-error")  # XEP-0206 §7
@@ -387,7 +393,7 @@ async def test_server_shutdown_ends_bosh_sessions(bosh_web: Any) -> None:
     c = BoshClient.for_web(bosh_web)
     await c.create()
     held = c.send_later()
-    await asyncio.sleep(0.1)
+    await reached(bosh_web, c)
     table_for(bosh_web.xmpp.server).shutdown()  # what the server/stopping hook does
     r = await held
     assert (r.type, r.condition) == ("terminate", "system-shutdown")
@@ -400,7 +406,7 @@ async def test_long_polls_hold_no_thread(bosh_web: Any) -> None:
     table = table_for(bosh_web.xmpp.server)
     threads = threading.active_count()
     polls = [c.send_later(timeout=10) for c in clients]
-    await until(lambda: sum(len(conn.waiters) for conn in table.by_sid.values()) == 20)
+    await wait_for(lambda: sum(len(conn.waiters) for conn in table.by_sid.values()) == 20)
     assert threading.active_count() == threads  # futures on the event loop, nothing else
     table.shutdown()
     assert {(await poll).condition for poll in polls} == {"system-shutdown"}
@@ -458,7 +464,7 @@ async def test_bosh_session_on_one_node_chats_with_a_tcp_user_on_another(
     alice = await c.login("alice", resource="web")
     assert session_of(web_node, alice).channel_name  # reachable from other processes
     bob = await connect(tcp_node, "bob@localhost", resource="tcp")
-    await until(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
+    await wait_for(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
     bob.send_message(mto=alice, mbody="from the other node", mtype="chat")
     got = await c.collect(f"{{{CLIENT}}}message")
     assert got.get("from") == "bob@localhost/tcp" and got.findtext(f"{{{CLIENT}}}body") == "from the other node"
@@ -498,56 +504,17 @@ async def test_bosh_user_on_an_http_only_process_chats_with_a_tcp_user(split_ser
 
 # -- Daphne for real: `manage.py xmppd` (http:// and https:// on its ports) ----------------------
 
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.fixture(scope="module")
 def daphne_xmppd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The operator's defaults (TLS required), alice and bob (password "secret")."""
     data = tmp_path_factory.mktemp("bosh-xmppd")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XMPP_") and k != "DATABASE_URL"}
-    env.update({"XMPP_DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}",
-                "XMPP_BIND": "127.0.0.1", "PYTHONUNBUFFERED": "1", "XMPP_LOG_LEVEL": "WARNING"})
-    setup = ("from django.core.management import call_command; call_command('migrate', verbosity=0); "
-             "from accounts.actions import do_create_account; "
-             "do_create_account('alice', 'localhost', 'secret'); do_create_account('bob', 'localhost', 'secret')")
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    out = data / "xmppd.out"
-    for _ in range(3):  # another process may take a port between _free_ports() and the bind
-        c2s, tls, http_port, https_port = _free_ports(4)
-        env.update(XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http_port),
-                   XMPP_HTTPS_PORT=str(https_port))
-        with out.open("wb") as f:
-            proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
-                                    stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while "Log in with" not in out.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if "Log in with" in out.read_text():
-            break
-        proc.kill()
-        proc.wait(10)
-    else:
-        raise AssertionError(f"xmppd did not start:\n{out.read_text()}")
+    env = child_env(data, drop=("XMPP_*", "DATABASE_URL"), XMPP_LOG_LEVEL="WARNING")
+    migrate_with_users(env, "alice", "bob")
+    xmppd = start_xmppd(env, data)
     try:
-        yield {"http": http_port, "https": https_port}
+        yield dict(xmppd.ports)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        xmppd.stop(timeout=10)
 
 
 async def test_daphne_serves_bosh_on_http_and_https(daphne_xmppd: dict[str, Any]) -> None:
@@ -563,6 +530,7 @@ async def test_daphne_serves_bosh_on_http_and_https(daphne_xmppd: dict[str, Any]
     sneaky = BoshClient("127.0.0.1", daphne_xmppd["http"], sid=bob.sid, rid=bob.rid + 1)
     assert (await sneaky.send()).status == 403
     held = bob.send_later(timeout=10)
+    # Another process: no state to watch. Time for the request to reach Daphne, then check it is held.
     await asyncio.sleep(0.3)
     assert not held.done()
     sent = alice.send_later(message(bob_jid, "over Daphne"), timeout=10)  # held: nothing comes back

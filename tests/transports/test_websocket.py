@@ -7,14 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -23,13 +17,14 @@ from lxml import etree
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.clients import connect
-from tests.xmppd.test_cluster import REDIS_URL, redis_layer, until  # noqa: F401 (fixture)
+from tests.support.process import child_env, migrate_with_users, start_xmppd
+from tests.support.waiting import wait_for
+from tests.xmppd.test_cluster import REDIS_URL, redis_layer  # noqa: F401 (fixture)
 from tests.transports.conftest import CLIENT, FRAMING, WebServer, WSClient
 
 STREAM = "http://etherx.jabber.org/streams"
 STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-ROOT = Path(__file__).resolve().parents[2]
 OPEN = f"<open xmlns='{FRAMING}' to='localhost' version='1.0'/>"
 
 
@@ -56,17 +51,6 @@ def assert_stream_error(messages: list[etree._Element], condition: str, *, heade
     error = messages[-2]
     assert error.nsmap.get("stream") == STREAM
     assert error[0].tag == f"{{{STREAMS_ERR}}}{condition}", etree.tostring(error)
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def ws_session(web: WebServer, full_jid: str) -> Any:
@@ -218,11 +202,7 @@ async def test_close_handshake(web: WebServer) -> None:
     messages, code = await drain(c)
     assert [el.tag for el in messages] == [f"{{{FRAMING}}}close"] and not messages[0].attrib
     assert code == 1000
-    for _ in range(50):
-        if ws_session(web, "alice@localhost/web") is None:
-            break
-        await asyncio.sleep(0.02)
-    assert ws_session(web, "alice@localhost/web") is None
+    await wait_for(lambda: ws_session(web, "alice@localhost/web") is None, what="alice's session closed")
 
 
 async def test_missing_or_wrong_subprotocol_is_refused(web: WebServer) -> None:
@@ -330,7 +310,7 @@ async def test_websocket_session_on_one_node_chats_with_a_tcp_user_on_another(
     alice = await c.login("alice", resource="web")
     assert ws_session(ws_node, alice).channel_name  # reachable from other processes
     bob = await connect(tcp_node, "bob@localhost", resource="tcp")
-    await until(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
+    await wait_for(lambda: tcp_node.server.sessions.get(JID.parse(alice)) is not None)
     bob.send_message(mto=alice, mbody="from the other node", mtype="chat")
     got = await c.recv_until(f"{{{CLIENT}}}message")
     assert got.get("from") == "bob@localhost/tcp" and got.findtext(f"{{{CLIENT}}}body") == "from the other node"
@@ -386,8 +366,7 @@ async def test_writes_keep_their_order_when_the_servers_send_waits() -> None:
     assert t.write(b"<after-close/>") is False
     assert [m.get("text") for m in sent] == ["<a/>"]
     gate.set()
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await wait_for(lambda: len(sent) == 4, what="the queued frames and the close sent")
     assert [m.get("text", m["type"]) for m in sent] == ["<a/>", "<slow/>", "<b/>", "websocket.close"]
     assert t.write(b"<c/>") is False
 
@@ -429,43 +408,15 @@ def test_autobahn_debug_arguments_are_lazy() -> None:
 @pytest.fixture(scope="module")
 def daphne_xmppd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("ws-xmppd")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("XMPP_REQUIRE_TLS", "XMPP_DOMAINS", "XMPP_TLS_CERT", "XMPP_TLS_KEY", "DATABASE_URL",
-                        "XMPP_WS_ALLOWED_ORIGINS", "XMPP_WS_SEE_OTHER_URI", "XMPP_WS_CONSIDER_SECURE")}
-    env.update({"XMPP_DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}",
-                "XMPP_BIND": "127.0.0.1", "PYTHONUNBUFFERED": "1", "XMPP_LOG_LEVEL": "WARNING"})
-    setup = ("from django.core.management import call_command; call_command('migrate', verbosity=0); "
-             "from accounts.actions import do_create_account; "
-             "do_create_account('alice', 'localhost', 'secret'); do_create_account('bob', 'localhost', 'secret')")
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    for _ in range(3):  # another process may grab a port between free_ports() and the bind
-        c2s, tls, http, https = free_ports(4)
-        env.update(XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
-                   XMPP_HTTPS_PORT=str(https))
-        out = data / "xmppd.out"
-        with out.open("wb") as f:
-            proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
-                                    stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while "Log in with" not in out.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if "Log in with" in out.read_text():
-            break
-        proc.kill()
-        proc.wait(10)
-    else:
-        raise AssertionError(f"xmppd did not start:\n{out.read_text()}")
+    env = child_env(data, drop=("XMPP_REQUIRE_TLS", "XMPP_DOMAINS", "XMPP_TLS_CERT", "XMPP_TLS_KEY", "DATABASE_URL",
+                                "XMPP_WS_ALLOWED_ORIGINS", "XMPP_WS_SEE_OTHER_URI", "XMPP_WS_CONSIDER_SECURE"),
+                    XMPP_LOG_LEVEL="WARNING")
+    migrate_with_users(env, "alice", "bob")
+    xmppd = start_xmppd(env, data)
     try:
-        yield {"http": http, "https": https, "c2s": c2s, "log": out}
+        yield dict(xmppd.ports)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        xmppd.stop(timeout=10)
 
 
 async def test_daphne_serves_ws_and_wss(daphne_xmppd: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ from slixmpp.exceptions import IqError
 
 from xmppcore.jid import JID
 from tests.clients import RawClient, connect, header, raw_plain_login, stream_error_condition
+from tests.support.quiet import settle
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +101,7 @@ async def test_unknown_mechanism(xmpp) -> None:
 async def test_message_between_two_clients_is_stamped(xmpp) -> None:
     a = await connect(xmpp, await xmpp.add_user("alice"), resource="phone")
     b = await connect(xmpp, await xmpp.add_user("bob"), resource="pc")
-    await asyncio.sleep(0.1)
+    await settle(a, b)  # both initial presences processed
     a.send_message(mto="bob@localhost", mbody="hello bob", mtype="chat")
     msg = await b.next_message()
     assert msg["body"] == "hello bob"
@@ -216,21 +218,20 @@ async def test_a_client_that_never_reads_is_dropped_and_messages_go_offline(make
     for i in range(4000):
         alice.send_message(mto="bob@localhost", mbody=f"{i} {body}", mtype="chat")
         if i % 50 == 0:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: let the server write to bob between bursts
             if xmpp.server.sessions.get(bob) is None:
                 break
-    for _ in range(100):
-        if xmpp.server.sessions.get(bob) is None:
-            break
-        await asyncio.sleep(0.05)
-    assert xmpp.server.sessions.get(bob) is None  # dropped, not buffered without bound
+    # dropped, not buffered without bound
+    await wait_for(lambda: xmpp.server.sessions.get(bob) is None, what="bob's stalled session dropped")
     alice.send_message(mto="bob@localhost", mbody="after the drop", mtype="chat")
-    await asyncio.sleep(0.3)
     from offline.actions import get_messages
     from xmppd.storage import db
 
-    stored = await db(get_messages, "bob", "localhost", 0, 10_000)
-    assert any("after the drop" in xml for _, xml in stored)
+    async def stored_after_the_drop() -> bool:
+        stored = await db(get_messages, "bob", "localhost", 0, 10_000)
+        return any("after the drop" in xml for _, xml in stored)
+
+    await wait_for(stored_after_the_drop, what="the message after the drop stored offline")
 
 
 @pytest.mark.parametrize("mechanism,max_tls,binding", [

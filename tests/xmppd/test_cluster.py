@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from tests.clients import connect
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -45,21 +46,13 @@ async def two_nodes(make_server: Any, redis_layer: Any) -> tuple[Any, Any]:
     return a, b
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
-
-
 async def test_message_crosses_nodes(two_nodes: tuple[Any, Any]) -> None:
     from xmppcore.jid import JID
 
     a, b = two_nodes
     alice = await connect(a, await a.add_user("alice"), resource="a")
     bob = await connect(b, await b.add_user("bob"), resource="b")
-    await until(lambda: any(s.is_available for s in a.server.sessions.resources(JID.parse("bob@localhost"))))
+    await wait_for(lambda: any(s.is_available for s in a.server.sessions.resources(JID.parse("bob@localhost"))))
     alice.send_message(mto="bob@localhost", mbody="over the bus", mtype="chat")
     msg = await bob.next_message()
     assert msg["body"] == "over the bus" and str(msg["from"]) == "alice@localhost/a"
@@ -74,7 +67,7 @@ async def test_order_is_kept_across_nodes(two_nodes: tuple[Any, Any]) -> None:
     a, b = two_nodes
     alice = await connect(a, await a.add_user("alice"), resource="a")
     bob = await connect(b, await b.add_user("bob"), resource="b")
-    await until(lambda: any(s.is_available for s in a.server.sessions.resources(JID.parse("bob@localhost"))))
+    await wait_for(lambda: any(s.is_available for s in a.server.sessions.resources(JID.parse("bob@localhost"))))
     for i in range(50):
         alice.send_message(mto="bob@localhost", mbody=str(i), mtype="chat")
     got = [(await bob.next_message())["body"] for _ in range(50)]
@@ -91,7 +84,7 @@ async def test_same_resource_on_another_node_conflicts(two_nodes: tuple[Any, Any
     gone = asyncio.get_running_loop().create_future()
     first.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
     first.add_event_handler("disconnected", lambda _: gone.done() or gone.set_result(True))
-    await until(lambda: b.server.sessions.get(JID.parse("alice@localhost/same")) is not None)
+    await wait_for(lambda: b.server.sessions.get(JID.parse("alice@localhost/same")) is not None)
     await connect(b, jid, resource="same")
     await asyncio.wait_for(gone, 5)
     assert errors == ["conflict"]
@@ -103,6 +96,6 @@ async def test_logout_on_one_node_is_seen_by_the_other(two_nodes: tuple[Any, Any
     a, b = two_nodes
     bob = await connect(b, await b.add_user("bob"), resource="b")
     full = JID.parse("bob@localhost/b")
-    await until(lambda: a.server.sessions.get(full) is not None)
+    await wait_for(lambda: a.server.sessions.get(full) is not None)
     bob.disconnect()
-    await until(lambda: a.server.sessions.get(full) is None)
+    await wait_for(lambda: a.server.sessions.get(full) is None)

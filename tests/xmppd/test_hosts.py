@@ -11,6 +11,7 @@ import pytest
 
 from tests.clients import connect
 from tests.plugins.wire import error_condition, iq_get, q, raw_login
+from tests.support.waiting import wait_for
 from tests.xmppd import echo_component
 from xmppd.server import DEFAULT_COMPONENTS
 
@@ -103,10 +104,8 @@ async def test_directed_presence_to_a_component_gets_unavailable_when_the_user_l
     raw.send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
     await raw.read_until(rb"id=.sync.")
     raw.close()  # the connection goes: the room must hear 'unavailable' from the server
-    for _ in range(100):
-        if ("test.localhost", "presence/full", "server") in echo_component.SEEN:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: ("test.localhost", "presence/full", "server") in echo_component.SEEN,
+                   what="the room hearing 'unavailable'")
     kinds = [(event, origin) for host, event, origin in echo_component.SEEN if host == "test.localhost"]
     assert kinds == [("presence/full", "client"), ("presence/full", "server")]
 

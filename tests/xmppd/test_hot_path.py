@@ -5,13 +5,13 @@ counting its calls while messages and presence flow between two logged-in users 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import pytest
 
 from tests.clients import connect
+from tests.support.quiet import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +21,7 @@ async def test_messages_and_presence_make_no_database_call(xmpp: Any, monkeypatc
 
     alice = await connect(xmpp, await xmpp.add_user("alice"), resource="a")
     bob = await connect(xmpp, await xmpp.add_user("bob"), resource="b")
-    await asyncio.sleep(0.3)  # logins done: rosters loaded, offline stores checked
+    await settle(alice, bob)  # logins done: rosters loaded, offline stores checked
     calls: list[str] = []
     real_db = storage.db
 

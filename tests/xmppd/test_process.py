@@ -14,10 +14,7 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,127 +23,54 @@ import slixmpp
 
 from tests.clients import RawClient, header, stream_error_condition
 from tests.conftest import client_ssl_context
+from tests.support.ports import free_ports
+from tests.support.process import MANAGE, ROOT, Spawned, child_env, manage, start_xmppd
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-START_TIMEOUT = 20.0
 EXIT_TIMEOUT = 5.0
 # Variables that would change what the operator's defaults are; the subprocess must not inherit them.
 SCRUBBED = ("XMPP_REQUIRE_TLS", "XMPP_DOMAINS", "XMPP_TLS_CERT", "XMPP_TLS_KEY", "DATABASE_URL",
             "DJANGO_SECRET_KEY", "XMPP_ALLOW_REGISTRATION")
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel just handed out (all bound at once, so they are distinct)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def operator_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A private data dir and SQLite file, migrated, with alice@localhost (password "secret")."""
     data = tmp_path_factory.mktemp("xmppd-data")
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update({
-        "XMPP_DATA_DIR": str(data),
-        "DATABASE_URL": f"sqlite:///{data / 'xmppsite.sqlite3'}",
-        "XMPP_BIND": HOST,
-        # With REDIS_URL the server is a cluster node: keep its Redis keys apart from any other.
-        "XMPP_CLUSTER_PREFIX": f"xmppsite-test-process-{os.getpid()}-{data.name}",
-        "XMPP_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = child_env(data, drop=SCRUBBED,
+                    # With REDIS_URL the server is a cluster node: keep its Redis keys apart from any other.
+                    XMPP_CLUSTER_PREFIX=f"xmppsite-test-process-{os.getpid()}-{data.name}",
+                    XMPP_LOG_LEVEL="INFO")
     manage(env, "migrate", "--noinput")
     out = manage(env, "adduser", "alice@localhost", "--password", "secret")
     assert "alice@localhost" in out.stdout
     return env
 
 
-@dataclass
 class Xmppd:
-    """A running `manage.py xmppd`: its process, its ports and what it printed."""
+    """A running `manage.py xmppd` seen by port name."""
 
-    proc: subprocess.Popen
-    c2s: int
-    tls: int
-    http: int
-    stdout: Path
-    stderr: Path
+    def __init__(self, spawned: Spawned) -> None:
+        self.spawned = spawned
+        self.proc = spawned.proc
+        self.stdout = spawned.stdout
+        self.c2s, self.tls, self.http = (spawned.ports[name] for name in ("c2s", "tls", "http"))
 
     def output(self) -> str:
-        return self.stdout.read_text() + self.stderr.read_text()
+        return self.spawned.output()
 
     async def wait_exit(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"xmppd still running {timeout}s after SIGTERM:\n{self.output()}")
-            await asyncio.sleep(0.05)
-        return self.proc.returncode
-
-
-def start_xmppd(env: dict[str, str], workdir: Path, attempts: int = 3) -> Xmppd:
-    """Start the server on fresh ports; retry if another process grabbed one of them meanwhile."""
-    for _ in range(attempts - 1):
-        try:
-            return start_once(env, workdir)
-        except AssertionError as exc:
-            if "already in use" not in str(exc):
-                raise
-    return start_once(env, workdir)
-
-
-def start_once(env: dict[str, str], workdir: Path) -> Xmppd:
-    """Start the server on fresh ports and wait for its login instructions on stdout."""
-    c2s, tls, http, https = free_ports(4)
-    env = dict(env, XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
-               XMPP_HTTPS_PORT=str(https))
-    stdout, stderr = workdir / "xmppd.out", workdir / "xmppd.err"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    running = Xmppd(proc, c2s, tls, http, stdout, stderr)
-    deadline = time.monotonic() + START_TIMEOUT
-    while "Log in with" not in stdout.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_xmppd(running)
-            raise AssertionError(f"xmppd did not start (status {proc.returncode}):\n{running.output()}")
-        time.sleep(0.05)
-    return running
-
-
-def stop_xmppd(running: Xmppd) -> None:
-    """SIGTERM first (a cluster node then removes its sessions from Redis), SIGKILL if it hangs."""
-    if running.proc.poll() is None:
-        running.proc.terminate()
-        try:
-            running.proc.wait(timeout=EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            running.proc.kill()
-    running.proc.wait(timeout=10)
+        return await self.spawned.wait_exit(timeout)
 
 
 @pytest.fixture
 def xmppd(operator_env: dict[str, str], tmp_path: Path) -> Iterator[Xmppd]:
-    """One server process per test, killed at the end whatever happened."""
+    """One server process per test, stopped at the end whatever happened."""
     running = start_xmppd(operator_env, tmp_path)
     try:
-        yield running
+        yield Xmppd(running)
     finally:
-        stop_xmppd(running)
+        running.stop()
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -278,7 +202,7 @@ def test_failed_start_exits_non_zero(operator_env: dict[str, str], tmp_path: Pat
         tls, http, https = free_ports(3)
         env = dict(operator_env, XMPP_C2S_PORT=str(port), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
                    XMPP_HTTPS_PORT=str(https))
-        done = subprocess.run([sys.executable, "manage.py", "xmppd"], cwd=ROOT, env=env,
+        done = subprocess.run([*MANAGE, "xmppd"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
     assert "could not start" in done.stderr + done.stdout

@@ -10,17 +10,12 @@ import pytest
 
 from tests.clients import connect
 from tests.plugins.wire import raw_login
+from tests.support.quiet import settle
+from tests.support.waiting import wait_for
 from xmppcore.jid import JID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ALICE = JID.parse("alice@localhost/desk")
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def kept_session(srv):
@@ -38,7 +33,7 @@ async def kept_session(srv):
     raw.send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
     await raw.read_until(rb"id=.sync.")
     raw.close()
-    await until(lambda: kept)
+    await wait_for(lambda: kept)
     return kept[0]
 
 
@@ -48,7 +43,8 @@ async def test_a_kept_session_stays_bound_and_present_without_a_transport(xmpp) 
     assert xmpp.server.sessions.get(ALICE) is session and session.is_available
     closed = []
     xmpp.server.hooks.add("session/closed", lambda s, *_: closed.append(s))
-    await asyncio.sleep(0.1)
+    bob = await connect(xmpp, await xmpp.add_user("bob"))
+    await settle(bob)  # the server has done everything it was going to do
     assert closed == []  # no session/closed, hence no unavailable broadcast
     await xmpp.server.end_session(session)
     assert closed == [session] and xmpp.server.sessions.get(ALICE) is None
@@ -63,11 +59,10 @@ async def test_a_message_for_a_detached_session_is_not_lost(xmpp) -> None:
     def stored() -> list[str]:
         return [m.stanza for m in OfflineMessage.objects.all()]
 
-    for _ in range(200):
-        rows = await asyncio.to_thread(stored)
-        if rows:
-            break
-        await asyncio.sleep(0.02)
+    async def rows_stored() -> list[str]:
+        return await asyncio.to_thread(stored)
+
+    rows = await wait_for(rows_stored, what="the message stored offline")
     assert len(rows) == 1 and "while you were away" in rows[0]
     assert session.is_detached
 
@@ -85,13 +80,13 @@ async def test_a_new_transport_attaches_and_outbound_filters_see_every_stanza(xm
     session.add_outbound(queue_while_detached)
     bob = await connect(xmpp, await xmpp.add_user("bob"))
     bob.send_message(mto="alice@localhost/desk", mbody="one", mtype="chat")
-    await until(lambda: queued)
+    await wait_for(lambda: queued)
     assert b">one</body>" in queued[0]
     written: list[bytes] = []
     session.attach(lambda data: written.append(data) or True, lambda condition: None, "test")
     assert not session.is_detached
     bob.send_message(mto="alice@localhost/desk", mbody="two", mtype="chat")
-    await until(lambda: written)
+    await wait_for(lambda: written)
     assert b">two [seen]</body>" in written[0] and b'to="alice@localhost/desk"' in written[0]
     session.remove_outbound(queue_while_detached)
     assert session.outbound == ()
@@ -104,5 +99,5 @@ async def test_a_clean_close_ends_the_session_even_when_a_module_would_keep_it(x
     raw = await raw_login(xmpp, "alice", resource="desk")
     raw.send("</stream:stream>")
     await raw.read_to_eof()
-    await until(lambda: xmpp.server.sessions.get(ALICE) is None)
+    await wait_for(lambda: xmpp.server.sessions.get(ALICE) is None)
     assert kept == []

@@ -9,9 +9,6 @@ import base64
 import os
 import re
 import secrets
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -19,51 +16,34 @@ import pytest
 import websockets
 
 from tests.clients import RawClient, header
-from tests.xmppd.test_process import HOST, ROOT, SCRUBBED, free_ports, manage
+from tests.support.ports import HOST, free_ports
+from tests.support.process import MANAGE, Spawned, child_env, manage, spawn
+from tests.xmppd.test_process import SCRUBBED
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 
 
-def start(env: dict[str, str], only: str, workdir: Path, ready: str) -> subprocess.Popen:
-    out = workdir / f"{only}.out"
-    with out.open("wb") as stdout:
-        proc = subprocess.Popen([sys.executable, "manage.py", "xmppd", "--only", only], cwd=ROOT, env=env,
-                                stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while ready not in out.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"xmppd --only {only} did not start:\n{out.read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
 @pytest.fixture
 def split_server(tmp_path: Path) -> Iterator[dict[str, int]]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     c2s, tls, http, https = free_ports(4)
-    env.update({
-        "XMPP_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "XMPP_BIND": HOST, "REDIS_URL": REDIS_URL, "XMPP_REQUIRE_TLS": "false",
-        "XMPP_CLUSTER_PREFIX": f"xmppsite-split-{secrets.token_hex(4)}",
-        "XMPP_C2S_PORT": str(c2s), "XMPP_TLS_PORT": str(tls), "XMPP_HTTP_PORT": str(http),
-        "XMPP_HTTPS_PORT": str(https), "PYTHONUNBUFFERED": "1",
-    })
+    env = child_env(tmp_path, drop=SCRUBBED, REDIS_URL=REDIS_URL, XMPP_REQUIRE_TLS="false",
+                    XMPP_CLUSTER_PREFIX=f"xmppsite-split-{secrets.token_hex(4)}",
+                    XMPP_C2S_PORT=str(c2s), XMPP_TLS_PORT=str(tls), XMPP_HTTP_PORT=str(http),
+                    XMPP_HTTPS_PORT=str(https))
     manage(env, "migrate", "--noinput")
     manage(env, "adduser", "alice@localhost", "--password", "secret")
     manage(env, "adduser", "bob@localhost", "--password", "secret")
-    procs = [start(env, "c2s", tmp_path, "Log in with"), start(env, "http", tmp_path, "HTTP only")]
+    procs: list[Spawned] = []
     try:
+        procs.append(spawn([*MANAGE, "xmppd", "--only", "c2s"], env=env, workdir=tmp_path, name="c2s",
+                           wait_ports=(c2s, tls), ready="Log in with"))
+        procs.append(spawn([*MANAGE, "xmppd", "--only", "http"], env=env, workdir=tmp_path, name="http",
+                           wait_ports=(http, https), ready="HTTP only"))
         yield {"c2s": c2s, "http": http}
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop()
 
 
 async def tcp_login(port: int, user: str) -> RawClient:

@@ -5,7 +5,6 @@ The `make_server` fixture serves localhost and example.org.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.clients import RawClient, connect, header, parse_fragment, stream_error_condition
 from tests.conftest import DOMAIN, OTHER_DOMAIN, RunningServer
+from tests.support.quiet import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +65,7 @@ async def test_domain_in_header_is_case_insensitive(xmpp: RunningServer) -> None
 async def test_message_crosses_from_one_domain_to_the_other(xmpp: RunningServer) -> None:
     a = await connect(xmpp, await xmpp.add_user("alice", domain=DOMAIN), resource="phone")
     b = await connect(xmpp, await xmpp.add_user("bob", domain=OTHER_DOMAIN), resource="pc")
-    await asyncio.sleep(0.1)
+    await settle(a, b)  # both initial presences processed
     a.send_message(mto="bob@example.org", mbody="hello across", mtype="chat")
     msg = await b.next_message()
     assert msg["body"] == "hello across"
@@ -117,14 +117,14 @@ async def test_same_username_on_two_domains_gets_its_own_messages(xmpp: RunningS
     local = await connect(xmpp, "alice@localhost", "local-pw", resource="same")
     org = await connect(xmpp, "alice@example.org", "org-pw", resource="same")
     bob = await connect(xmpp, await xmpp.add_user("bob"))
-    await asyncio.sleep(0.1)
+    await settle(local, org, bob)  # every initial presence processed
     assert str(local.boundjid) == "alice@localhost/same" and str(org.boundjid) == "alice@example.org/same"
     bob.send_message(mto="alice@example.org", mbody="for org", mtype="chat")
     bob.send_message(mto="alice@localhost", mbody="for local", mtype="chat")
     assert (await org.next_message())["body"] == "for org"
     assert (await local.next_message())["body"] == "for local"
     # Neither got the other's message (a same-named resource on each did not conflict either).
-    await asyncio.sleep(0.2)
+    await settle(bob, org, local)  # all bob sent is routed, all they were sent is in
     assert org.received.empty() and local.received.empty()
 
 

@@ -1,0 +1,1 @@
+"""One set of test helpers: free ports, subprocesses, waiting on conditions, "nothing more"."""
