@@ -17,10 +17,11 @@ A module that returns a list which may be long does three things:
 
 Paging (§2): `after` pages forward from the item after that UID, `before` pages back to
 the item before it, an empty `<before/>` asks for the last page (§2.5), `index` jumps to a
-position (§2.6), `<max>0</max>` asks for the count alone (§2.7). `after` and `before`
-together (as XEP-0313 §4.3 allows) page forward from `after` without reaching `before`.
+position (§2.6), `<max>0</max>` asks for the count alone (§2.7). RSM leaves `after` and
+`before` together undefined (XEP-0313 §4.3 notes it): we page forward from `after` and stop
+short of `before`, the one reading that honours both.
 `max` is capped at the caller's `max_page`, which is also the page size when the client
-gives none (§2.1 lets the responder return fewer items than asked for). A UID that is not
+gives none (§2.1: a page holds at most `max` items, so fewer is within the rules). A UID that is not
 in the set is `<item-not-found/>` (§2.4); a `max` or `index` that is not a non-negative
 integer, or an `index` together with a UID, is `<bad-request/>`.
 """

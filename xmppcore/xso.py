@@ -17,6 +17,10 @@ and processone's xmpp codec, far smaller):
     Items.from_element(stanza.payload)                            # -> Items
     ResultSet.find(stanza.payload)                                # the first child, or None
 
+The same shapes serve the later modules: pubsub's `<items node=…>` holding `<item id=…>`
+children (XEP-0060 §6.5), MAM's `<result queryid=… id=…>` around a `<forwarded/>` (XEP-0313
+§4.2), a MUC service's disco#items with an `xmppcore.rsm.ResultSet` child (XEP-0059 §3).
+
 The specifiers: `attr` (an attribute; `name=` may be a Clark name such as xml:lang),
 `text` (the element's own character data), `text_child` (`<name>text</name>` in the
 payload's namespace; an empty element reads as ""), `flag` (an empty child element,
