@@ -145,6 +145,12 @@ def test_paging_backwards() -> None:
     assert c14n(page.to_element()) == set_of(FIRST_PAGE_RESULT.replace("page1", "back1"))
 
 
+def test_a_page_backwards_ends_right_before_the_uid() -> None:
+    page = search_page(SEARCH, rsm.ResultSet(max=10, before=SEARCH[500]))
+    assert list(page.items) == SEARCH[490:500]
+    assert (page.first, page.last, page.index) == (SEARCH[490], SEARCH[499], 490)
+
+
 def test_a_page_backwards_near_the_start_is_short() -> None:
     page = search_page(SEARCH, rsm.ResultSet(max=10, before=SEARCH[3]))
     assert list(page.items) == SEARCH[:3] and page.index == 0
