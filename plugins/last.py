@@ -19,7 +19,7 @@ from django.apps import apps
 from django.utils import timezone
 from lxml import etree
 
-from xmppcore import ns
+from xmppcore import ns, xso
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
@@ -33,11 +33,15 @@ if TYPE_CHECKING:
 PRESENCE_VISIBLE = frozenset({"from", "both"})
 
 
+class LastQuery(xso.Payload, namespace=ns.LAST, name="query"):
+    """§2: 'seconds' since the last activity; the character data is the last status."""
+
+    seconds: int = xso.attr(type=int)
+    status: str | None = xso.text(default=None)
+
+
 def last_query(seconds: int, status: str | None = None) -> etree._Element:
-    query = etree.Element(ns.q(ns.LAST, "query"), nsmap={None: ns.LAST}, seconds=str(max(0, seconds)))
-    if status:
-        query.text = status
-    return query
+    return LastQuery(seconds=max(0, seconds), status=status or None).to_element()
 
 
 def get_last_logout(username: str, domain: str) -> tuple[datetime | None, str] | None:

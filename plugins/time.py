@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from xmppcore import ns
+from xmppcore import ns, xso
 from xmppcore.stanza import Stanza, iq_result
 
 if TYPE_CHECKING:
@@ -33,13 +33,16 @@ def format_utc(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def time_element(now: datetime | None = None) -> etree._Element:
+class EntityTime(xso.Payload, namespace=ns.TIME, name="time"):
     """§3: <tzo/> and <utc/> are both REQUIRED in a result."""
+
+    tzo: str = xso.text_child()
+    utc: str = xso.text_child()
+
+
+def time_element(now: datetime | None = None) -> etree._Element:
     local = (now or datetime.now(timezone.utc)).astimezone()
-    el = etree.Element(ns.q(ns.TIME, "time"), nsmap={None: ns.TIME})
-    etree.SubElement(el, ns.q(ns.TIME, "tzo")).text = format_tzo(local.utcoffset() or timedelta(0))
-    etree.SubElement(el, ns.q(ns.TIME, "utc")).text = format_utc(local)
-    return el
+    return EntityTime(tzo=format_tzo(local.utcoffset() or timedelta(0)), utc=format_utc(local)).to_element()
 
 
 def answer(stanza: Stanza) -> etree._Element:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 import xmppd
-from xmppcore import ns
+from xmppcore import ns, xso
 from xmppcore.stanza import Stanza, iq_result
 
 if TYPE_CHECKING:
@@ -21,12 +21,16 @@ if TYPE_CHECKING:
 SOFTWARE_NAME = "xmppsite"
 
 
+class VersionQuery(xso.Payload, namespace=ns.VERSION, name="query"):
+    """§2: <name/> and <version/> are REQUIRED in a result, <os/> is OPTIONAL."""
+
+    name: str = xso.text_child()
+    version: str = xso.text_child()
+    os: str | None = xso.text_child(default=None)
+
+
 def version_query() -> etree._Element:
-    """§2: <name/> and <version/> are REQUIRED in a result."""
-    query = etree.Element(ns.q(ns.VERSION, "query"), nsmap={None: ns.VERSION})
-    etree.SubElement(query, ns.q(ns.VERSION, "name")).text = SOFTWARE_NAME
-    etree.SubElement(query, ns.q(ns.VERSION, "version")).text = xmppd.__version__
-    return query
+    return VersionQuery(name=SOFTWARE_NAME, version=xmppd.__version__).to_element()
 
 
 def answer(stanza: Stanza) -> etree._Element:

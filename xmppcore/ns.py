@@ -16,6 +16,7 @@ PRESENCE_PREAPPROVAL = "urn:xmpp:features:pre-approval"
 SUB_FEATURE = "urn:xmpp:features:sub"  # placeholder name never advertised
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+RSM = "http://jabber.org/protocol/rsm"  # XEP-0059
 VERSION = "jabber:iq:version"
 TIME = "urn:xmpp:time"
 PING = "urn:xmpp:ping"
