@@ -12,6 +12,8 @@ from typing import Any, AsyncIterator
 import pytest
 
 os.environ.setdefault("XMPP_DATA_DIR", tempfile.mkdtemp(prefix="xmppsite-test-"))
+# Static files straight from the apps, no collectstatic per run (tests/web checks the collected path).
+os.environ.setdefault("XMPP_STATIC_FROM_APPS", "true")
 
 DOMAIN = "localhost"
 OTHER_DOMAIN = "example.org"
