@@ -12,7 +12,8 @@ from typing import Any, AsyncIterator
 import pytest
 
 os.environ.setdefault("XMPP_DATA_DIR", tempfile.mkdtemp(prefix="xmppsite-test-"))
-# Static files straight from the apps, no collectstatic per run (tests/web checks the collected path).
+# Static files straight from the apps, no collectstatic per run, in `manage.py` subprocesses
+# too (tests/web checks the collected path).
 os.environ.setdefault("XMPP_STATIC_FROM_APPS", "true")
 
 DOMAIN = "localhost"
@@ -43,6 +44,18 @@ class RunningServer:
 
         await db(do_create_account, username, domain or self.domain, password)
         return f"{username}@{domain or self.domain}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_from_apps() -> Any:
+    """XMPP_STATIC_FROM_APPS in this process too (pytest-django loads the settings before this file)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(XMPP_STATIC_FROM_APPS=True, WHITENOISE_USE_FINDERS=True, STATIC_ROOT=None,
+                           STORAGES={**settings.STORAGES, "staticfiles": plain}):
+        yield
 
 
 @pytest.fixture
