@@ -207,7 +207,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if XMPP_STATIC_FROM_APPS
                     else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = XMPP_STATIC_FROM_APPS
+WHITENOISE_USE_FINDERS = XMPP_STATIC_FROM_APPS or DEBUG  # DEBUG: edits show without collecting
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {
