@@ -46,16 +46,16 @@ class RunningServer:
         return f"{username}@{domain or self.domain}"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def static_files_from_apps() -> Any:
-    """XMPP_STATIC_FROM_APPS in this process too (pytest-django loads the settings before this file)."""
+def pytest_configure(config: pytest.Config) -> None:
+    """XMPP_STATIC_FROM_APPS in this process too, for the whole run and before any test module is
+    imported (one builds the ASGI application, and its middleware, at import). pytest-django has
+    loaded the settings before this file, so the environment variable above comes too late here."""
     from django.conf import settings
     from django.test import override_settings
 
     plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-    with override_settings(XMPP_STATIC_FROM_APPS=True, WHITENOISE_USE_FINDERS=True, STATIC_ROOT=None,
-                           STORAGES={**settings.STORAGES, "staticfiles": plain}):
-        yield
+    override_settings(XMPP_STATIC_FROM_APPS=True, WHITENOISE_USE_FINDERS=True, STATIC_ROOT=None,
+                      STORAGES={**settings.STORAGES, "staticfiles": plain}).enable()
 
 
 @pytest.fixture

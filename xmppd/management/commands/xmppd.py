@@ -2,7 +2,8 @@
 
 c2s (STARTTLS) and direct-TLS listeners, and the Django site (admin, later BOSH and
 WebSocket) served by Daphne on XMPP_HTTP_PORT. SIGTERM/SIGINT end every session with
-<system-shutdown/> and exit cleanly.
+<system-shutdown/> and exit cleanly. A process that serves HTTP first collects the static files
+when the collected ones are missing or stale.
 """
 
 from __future__ import annotations
