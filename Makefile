@@ -18,6 +18,8 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 # Starts c2s (5222, STARTTLS), direct TLS (5223) and HTTP (5280) with a self-signed certificate.
+# xmppd collects the static files (admin CSS/JS) into var/static first, when they are missing or
+# changed (a few seconds the first time, milliseconds after).
 run: migrate
 	$(PY) manage.py xmppd
 

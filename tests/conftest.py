@@ -12,6 +12,9 @@ from typing import Any, AsyncIterator
 import pytest
 
 os.environ.setdefault("XMPP_DATA_DIR", tempfile.mkdtemp(prefix="xmppsite-test-"))
+# Static files straight from the apps, no collectstatic per run, in `manage.py` subprocesses
+# too (tests/web checks the collected path).
+os.environ.setdefault("XMPP_STATIC_FROM_APPS", "true")
 
 DOMAIN = "localhost"
 OTHER_DOMAIN = "example.org"
@@ -41,6 +44,18 @@ class RunningServer:
 
         await db(do_create_account, username, domain or self.domain, password)
         return f"{username}@{domain or self.domain}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """XMPP_STATIC_FROM_APPS in this process too, for the whole run and before any test module is
+    imported (one builds the ASGI application, and its middleware, at import). pytest-django has
+    loaded the settings before this file, so the environment variable above comes too late here."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    override_settings(XMPP_STATIC_FROM_APPS=True, WHITENOISE_USE_FINDERS=True, STATIC_ROOT=None,
+                      STORAGES={**settings.STORAGES, "staticfiles": plain}).enable()
 
 
 @pytest.fixture

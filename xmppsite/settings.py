@@ -135,6 +135,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before anything else touches the request (WhiteNoise, async under Daphne).
+    "xmppsite.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -199,7 +201,20 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# Static files (the admin's, and static/) come from the one process through WhiteNoise. In
+# production they are collected into STATIC_ROOT (by `manage.py xmppd` at start-up when missing or
+# stale, so by `make run` too) with content-hashed names cached for a year, plus .gz and .br
+# copies. XMPP_STATIC_FROM_APPS=true serves them unhashed straight from the apps' static/ dirs
+# with no collecting (development, and the tests but the ones of the collected path).
+XMPP_STATIC_FROM_APPS = env_bool("XMPP_STATIC_FROM_APPS", False)
 STATIC_ROOT = XMPP_DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if XMPP_STATIC_FROM_APPS
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = XMPP_STATIC_FROM_APPS or DEBUG  # DEBUG: edits show without collecting
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

@@ -3,8 +3,10 @@ from django.urls import include, path
 
 from commands import httpauth, soap
 from xmppd import hostmeta
+from xmppsite import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/soap.wsdl", soap.wsdl_view, name="soap-wsdl"),  # XEP-0072 §3.4
     path("api/verify-request", httpauth.verify_request, name="verify-request"),  # XEP-0070

@@ -2,15 +2,20 @@
 
 c2s (STARTTLS) and direct-TLS listeners, and the Django site (admin, later BOSH and
 WebSocket) served by Daphne on XMPP_HTTP_PORT. SIGTERM/SIGINT end every session with
-<system-shutdown/> and exit cleanly.
+<system-shutdown/> and exit cleanly. A process that serves HTTP first collects the static files
+when the collected ones are missing or stale.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import logging
+import os
 import resource
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +41,54 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def static_sources() -> dict[str, str]:
+    """What collectstatic would copy: name under STATIC_URL -> source path (the first finder wins)."""
+    from django.apps import apps
+    from django.contrib.staticfiles import finders
+
+    ignore = apps.get_app_config("staticfiles").ignore_patterns  # collectstatic's defaults
+    found: dict[str, str] = {}
+    for finder in finders.get_finders():
+        for path, storage in finder.list(ignore):
+            prefix = getattr(storage, "prefix", None)
+            name = f"{prefix}/{path}" if prefix else path
+            found.setdefault(name.replace(os.sep, "/"), storage.path(path))
+    return found
+
+
+def is_static_stale(manifest: Path, sources: dict[str, str]) -> bool:
+    """True when the collected files lag their sources: no manifest, a file added or removed, or a
+    file changed since the manifest was written."""
+    try:
+        collected_at = manifest.stat().st_mtime
+        names = set(json.loads(manifest.read_text())["paths"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    if names != set(sources):
+        return True
+    return any(os.stat(path).st_mtime > collected_at for path in sources.values())
+
+
+def collect_static(stdout: Any) -> bool:
+    """collectstatic into STATIC_ROOT when its manifest is missing or stale (a few seconds: hashed
+    names, .gz and .br copies); a few milliseconds of stat() calls otherwise. Only manifest
+    storages are collected: without one (XMPP_STATIC_FROM_APPS) files come from the apps.
+    A lock file keeps two processes on one data dir from collecting at once."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.core.management import call_command
+
+    manifest_name = getattr(staticfiles_storage, "manifest_name", None)
+    if manifest_name is None:
+        return False
+    root = Path(settings.STATIC_ROOT)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_static_stale(root / manifest_name, static_sources()):
+            return False
+        call_command("collectstatic", interactive=False, verbosity=0)
+    stdout.write(f"xmppd: static files collected into {root}\n")
+    return True
 
 
 def _https_endpoint(port: int, bind: str) -> str:
@@ -84,6 +137,10 @@ class Command(BaseCommand):
         from xmppd.server import get_server
         from django.utils.module_loading import import_string
 
+        serve_c2s = opts["only"] in (None, "c2s")
+        serve_http = opts["only"] in (None, "http") and not opts["no_http"]
+        if serve_http:  # before the application loads: WhiteNoise indexes STATIC_ROOT then
+            collect_static(self.stdout)
         application = import_string(settings.ASGI_APPLICATION)
 
         server = get_server()
@@ -92,9 +149,6 @@ class Command(BaseCommand):
                         ports=Ports(opts["c2s_port"], opts["tls_port"]),
                         cert=settings.XMPP_TLS_CERT, key=settings.XMPP_TLS_KEY)
         loop = reactor._asyncioEventloop  # Daphne's reactor runs on this asyncio loop
-
-        serve_c2s = opts["only"] in (None, "c2s")
-        serve_http = opts["only"] in (None, "http") and not opts["no_http"]
 
         def started() -> None:
             if serve_c2s:
