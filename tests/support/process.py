@@ -111,21 +111,22 @@ def spawn(argv: Sequence[str], *, env: dict[str, str], workdir: Path, name: str,
 
 
 def start_xmppd(env: dict[str, str], workdir: Path, *args: str, ports: Sequence[str] = XMPPD_PORTS,
-                ready: str | None = "Log in with", attempts: int = 3) -> Spawned:
+                ready: str | None = "Log in with", attempts: int = 3,
+                timeout: float = START_TIMEOUT) -> Spawned:
     """`manage.py xmppd <args>` on fresh ports (named in `ports`, see PORT_VARS), ready when all of
     them accept connections; retried when another process took one of them meanwhile."""
     for _ in range(attempts - 1):
         try:
-            return _start_xmppd_once(env, workdir, args, ports, ready)
+            return _start_xmppd_once(env, workdir, args, ports, ready, timeout)
         except AssertionError as exc:
             if "already in use" not in str(exc):
                 raise
-    return _start_xmppd_once(env, workdir, args, ports, ready)
+    return _start_xmppd_once(env, workdir, args, ports, ready, timeout)
 
 
 def _start_xmppd_once(env: dict[str, str], workdir: Path, args: Sequence[str], ports: Sequence[str],
-                      ready: str | None) -> Spawned:
+                      ready: str | None, timeout: float) -> Spawned:
     chosen = dict(zip(ports, free_ports(len(ports))))
     port_env = dict(env, **{PORT_VARS[name]: str(port) for name, port in chosen.items()})
     return spawn([*MANAGE, "xmppd", *args], env=port_env, workdir=workdir, name="xmppd",
-                 wait_ports=chosen.values(), ready=ready, ports=chosen)
+                 wait_ports=chosen.values(), ready=ready, ports=chosen, timeout=timeout)

@@ -16,8 +16,8 @@ import brotli
 import pytest
 
 from tests.web.test_home import Page
-from tests.xmppd import test_process
-from tests.xmppd.test_process import HOST, SCRUBBED, Xmppd, manage, start_xmppd, stop_xmppd
+from tests.support.process import manage, start_xmppd
+from tests.xmppd.test_process import HOST, SCRUBBED, Xmppd
 from xmppd.management.commands.xmppd import collect_static, is_static_stale, static_sources
 
 
@@ -76,20 +76,19 @@ def test_nothing_to_collect_when_serving_from_the_apps() -> None:
 
 
 @pytest.fixture
-def production_xmppd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xmppd]:
+def production_xmppd(tmp_path: Path) -> Iterator[Xmppd]:
     """The real command in a fresh data dir, with the settings an operator gets."""
-    # Its first start collects (a few seconds of hashing and compressing, more on a busy machine).
-    monkeypatch.setattr(test_process, "START_TIMEOUT", 60.0)
     env = {k: v for k, v in os.environ.items() if k not in (*SCRUBBED, "XMPP_STATIC_FROM_APPS")}
     env.update({"XMPP_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
                 "XMPP_BIND": HOST, "XMPP_CLUSTER_PREFIX": f"xmppsite-test-web-{os.getpid()}",
                 "PYTHONUNBUFFERED": "1"})
     manage(env, "migrate", "--noinput")
-    running = start_xmppd(env, tmp_path)
+    # Its first start collects (a few seconds of hashing and compressing, more on a busy machine).
+    running = start_xmppd(env, tmp_path, timeout=60.0)
     try:
-        yield running
+        yield Xmppd(running)
     finally:
-        stop_xmppd(running)
+        running.stop()
 
 
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
