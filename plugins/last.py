@@ -23,6 +23,7 @@ from xmppcore import ns, xso
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
+from xmppd.priorities import INTERCEPT
 from xmppd.storage import db
 
 if TYPE_CHECKING:
@@ -110,6 +111,6 @@ def load(server: "Server") -> "Module":
     last = LastActivity(server)
     module.iq("get", ns.LAST, "query", last.uptime, scope="host")
     module.iq("get", ns.LAST, "query", last.account, scope="bare")
-    module.hook("iq/full", last.to_full, 10)
+    module.hook("iq/full", last.to_full, INTERCEPT)
     module.add_feature(ns.LAST)
     return module
