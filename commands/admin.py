@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from commands import actions, live, tasks
+from commands import actions, execution, live
 from commands.models import ApiToken, CommandRun, MessageOfTheDay
 
 
@@ -108,5 +108,5 @@ class CommandRunAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected runs")
     def cancel(self, request: HttpRequest, queryset: QuerySet[CommandRun]) -> None:
         for run in queryset:
-            tasks.cancel(str(run.id))
+            execution.cancel(str(run.id))
         messages.success(request, "Cancel requested.")

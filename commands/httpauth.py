@@ -205,11 +205,12 @@ class InvalidRequest(ValueError):
 async def _on_server(call: Callable[["Server"], Awaitable[str]]) -> str:
     """Run `call(server)` on the XMPP server's event loop (directly when it is this one)."""
     from commands import live
-    from xmppd.server import get_server
 
     current = live.running()
     if current is None:
-        return await call(get_server())
+        server = live.current_server(build=True)
+        assert server is not None
+        return await call(server)
     server, loop = current
     if loop is asyncio.get_running_loop():
         return await call(server)

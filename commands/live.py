@@ -1,8 +1,11 @@
-"""The seam between commands and the running server of this process.
+"""The seam between commands and the running server of this process: the one place in the
+commands app that knows how to find it.
 
 `commands.runtime` (an XMPP module) registers the server and its event loop when it starts;
 commands that touch live state (sessions, delivery, stats) reach it through here, from the
 loop itself (REST views, ad-hoc) or from a Celery worker thread (long commands).
+`running()` is the server started here and its loop; `current_server()` is the lookup every
+other module of the app uses.
 """
 
 from __future__ import annotations
@@ -38,9 +41,18 @@ def running() -> tuple["Server", asyncio.AbstractEventLoop] | None:
     return _running
 
 
-def running_server() -> "Server | None":
+def current_server(*, build: bool = False) -> "Server | None":
+    """The server running in this process; else None, or with `build` the process's server
+    made from settings (`xmppd.server.get_server`: not started, no sessions) so commands
+    run from a shell or a bare HTTP process still see the configuration."""
     current = _running
-    return current[0] if current is not None else None
+    if current is not None:
+        return current[0]
+    if not build:
+        return None
+    from xmppd.server import get_server
+
+    return get_server()
 
 
 def set_local_token(token: str | None) -> None:

@@ -109,7 +109,7 @@ class Runtime:
             return
         for task in self.tasks:
             task.cancel()
-        if live.running_server() is server:
+        if live.current_server() is server:
             live.set_running(None)
             live.set_local_token(None)
             path = token_path(server.config.data_dir)

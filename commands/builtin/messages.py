@@ -80,7 +80,7 @@ def announce_all(ctx: Context, body: str, subject: str, domain: str | None) -> d
 
 
 async def _motd_changed(domain: str, subject: str, body: str | None) -> None:
-    server = live.running_server()
+    server = live.current_server()
     if server is not None:
         server.hooks.fire_sync("commands/motd-changed", domain, subject, body)
 
