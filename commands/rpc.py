@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from commands import execution, registry
-from commands.permissions import actor_for_jid, may_list, may_use, on_own_account
+from commands.permissions import may_list, on_own_account
 from commands.registry import Actor, Command, CommandError
+from commands.xmppface import XmppFace
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
@@ -278,16 +279,11 @@ async def call(name: str, params: list[Any], actor: Actor) -> Any:
     return True if result is None and cmd.result == "none" else _plain(result)
 
 
-class Rpc:
-    """The iq handler, with the server whose hosted domains make a caller a local user."""
-
-    def __init__(self, server: "Server") -> None:
-        self.server = server
+class Rpc(XmppFace):
+    source, title = "rpc", "Jabber-RPC"
 
     async def on_rpc(self, stanza: Stanza) -> etree._Element:
-        actor = actor_for_jid(stanza.from_, "rpc") if stanza.from_ is not None else None
-        if actor is None or not may_use(actor, self.server.config.domains):
-            raise StanzaError("forbidden", "Jabber-RPC is for the users and administrators of this server")
+        actor = self.caller(stanza)
         try:
             name, params = parse_call(stanza.payload)
             value = await call(name, params, actor)

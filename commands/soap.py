@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from commands import execution, registry
-from commands.permissions import actor_for_jid, may_use, on_own_account
+from commands.permissions import on_own_account
 from commands.registry import Actor, Arg, Command, CommandError
 from commands.validation import to_json
+from commands.xmppface import XmppFace
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result, make
@@ -221,16 +222,11 @@ async def execute(env: etree._Element, actor: Actor) -> etree._Element:
     return envelope(response_element(cmd, result))[0]
 
 
-class Soap:
-    """The iq handler, with the server whose hosted domains make a caller a local user."""
-
-    def __init__(self, server: "Server") -> None:
-        self.server = server
+class Soap(XmppFace):
+    source, title = "soap", "SOAP over XMPP"
 
     async def on_envelope(self, stanza: Stanza) -> etree._Element:
-        actor = actor_for_jid(stanza.from_, "soap") if stanza.from_ is not None else None
-        if actor is None or not may_use(actor, self.server.config.domains):
-            raise StanzaError("forbidden", "SOAP over XMPP is for the users and administrators of this server")
+        actor = self.caller(stanza)
         try:
             return iq_result(stanza, await execute(stanza.payload, actor))
         except SoapFault as fault:

@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from commands import rpc
+from commands.permissions import actor_for_jid, may_use
 from tests.clients import connect
 from xmppcore.jid import JID
 from tests.commands.test_adhoc import error_of, q, send_iq
@@ -112,7 +113,8 @@ async def test_introspection(xmpp: Any, admins: None) -> None:
 ROSTER = "jabber:iq:roster"
 # What the registry marks as runnable by a user on their own account.
 OWN_ACCOUNT = {"change_password", "user_info", "user_sessions", "export_user", "roster_get", "roster_add",
-               "roster_remove", "task_status", "task_cancel", "list_tasks"}
+               "roster_remove", "task_status", "task_cancel", "list_tasks", "vcard_get", "vcard_set"}
+VCARD = "vcard-temp"
 
 
 async def roster_jids(client: Any) -> list[str]:
@@ -144,6 +146,14 @@ async def test_users_call_the_commands_on_their_own_account(xmpp: Any, admins: N
     assert await call(bob, "roster_remove", {"contact": "juliet@example.net"}) is True
     assert await roster_jids(bob) == []
     assert (await call(bob, "user_info"))["jid"] == "bob@localhost"
+    assert await call(bob, "vcard_get") == ""
+    card = f"<vCard xmlns='{VCARD}'><FN>Bob Builder</FN></vCard>"
+    assert await call(bob, "vcard_set", {"vcard": card}) is True
+    own = await send_iq(bob, f"<vCard xmlns='{VCARD}'/>", to=None, type_="get")  # XEP-0054 §3.1
+    assert own.findtext(f"{q(VCARD, 'vCard')}/{q(VCARD, 'FN')}") == "Bob Builder"
+    assert error_of(await call(bob, "vcard_set", "alice@localhost", card))[:2] == ("auth", "forbidden")
+    fault = await call(bob, "vcard_set", {"vcard": "<vCard/>"})
+    assert fault.faultCode == rpc.INVALID_PARAMS and "vcard-temp" in fault.faultString
     assert await call(bob, "change_password", {"password": "N3w-secret"}) is True
     assert await connect(xmpp, "bob@localhost", "N3w-secret") is not None
 
@@ -159,8 +169,8 @@ async def test_domain_admins_and_strangers(xmpp: Any, admins: None) -> None:
     methods = await call(dadmin, "system.listMethods", to="example.org")
     assert "count_users" in methods and "stats" not in methods
     # An entity that is not a user of a hosted domain may not use Jabber-RPC at all.
-    assert not rpc.may_use(rpc.actor_for_jid(JID.parse("mallory@elsewhere.example")), ["localhost"])
-    assert rpc.may_use(rpc.actor_for_jid(JID.parse("bob@localhost")), ["localhost"])
+    assert not may_use(actor_for_jid(JID.parse("mallory@elsewhere.example")), ["localhost"])
+    assert may_use(actor_for_jid(JID.parse("bob@localhost")), ["localhost"])
 
 
 async def test_disco_advertises_jabber_rpc(xmpp: Any, admins: None) -> None:
