@@ -65,9 +65,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 def _motd_changed(domain: str, subject: str, body: str | None) -> None:
     """Tell the server running in this process (the admin is served by xmppd's Daphne)."""
-    current = live.running()
-    if current is not None:
-        server, loop = current
+    running = live.current()
+    if running is not None and running.loop is not None:
+        server, loop = running.server, running.loop
         loop.call_soon_threadsafe(server.hooks.fire_sync, "commands/motd-changed", domain, subject, body)
 
 

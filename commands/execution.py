@@ -35,7 +35,9 @@ PROGRESS_INTERVAL = 0.2  # seconds between progress writes / cancel-flag reads
 
 
 def _server() -> Any:
-    return live.current_server(build=True)
+    running = live.current(build=True)
+    assert running is not None  # built from settings when none runs here
+    return running.server
 
 
 def context(actor: Actor, cmd: Command, **kwargs: Any) -> Context:
@@ -152,9 +154,9 @@ def execute(run_id: str) -> None:
 
 
 def _notify(run_id: str) -> None:
-    current = live.running()
-    if current is None:
+    running = live.current()
+    if running is None or running.loop is None:
         return
-    server, loop = current
+    server, loop = running.server, running.loop
     data = actions.run_as_dict(actions.get_run(run_id))
     loop.call_soon_threadsafe(lambda: loop.create_task(server.hooks.fire_all("commands/run-finished", data)))

@@ -70,7 +70,7 @@ class Command:
     scope argument given, the function acts on `ctx.actor` itself and checks ownership).
     `live` commands need the running server (`ctx.server`); `read_only` ones change nothing
     (read-only API tokens may run them; REST serves them on GET). `long_running` ones run as
-    Celery tasks (`commands.tasks`), report progress with `ctx.progress` and stop when
+    Celery tasks (`commands.execution`), report progress with `ctx.progress` and stop when
     `ctx.check_cancelled()` raises.
     """
 
@@ -174,7 +174,7 @@ class Context:
     run_id: str | None = None
     on_progress: Callable[[int, int, str], None] | None = None
     is_cancelled: Callable[[], bool] | None = None
-    # The one "current server" lookup (`commands.live.current_server`), given by the
+    # The one "current server" lookup (`commands.live.current`), given by the
     # executor: the catalogue does not know the server.
     find_server: Callable[[], Any] | None = None
 
