@@ -89,8 +89,9 @@ def may_try(entry: Entry, actor: Actor, domain: str) -> bool:
 class RegistryNode(Node):
     """A registry command at a hosted domain."""
 
-    def __init__(self, entry: Entry, server: "Server", runs: "Runs") -> None:
+    def __init__(self, entry: Entry, server: "Server", runs: "Runs", actors: dict[JID, Actor]) -> None:
         self.entry = entry
+        self.actors = actors  # requester -> Actor, shared by the nodes of one request
         self.node = entry.node
         self.name = entry.name
         self.form_type = ns.ADMIN if entry.spec is not None else None
@@ -108,7 +109,10 @@ class RegistryNode(Node):
         return self.cmd.description
 
     def allows(self, requester: JID, target: JID) -> bool:
-        return may_try(self.entry, actor_for_jid(requester, "adhoc"), target.domain)
+        actor = self.actors.get(requester)
+        if actor is None:
+            actor = self.actors[requester] = actor_for_jid(requester, "adhoc")
+        return may_try(self.entry, actor, target.domain)
 
     async def pages(self, sess: CommandSession) -> list[list[forms.Field]]:
         entry, actor, domain = self.entry, sess.actor, sess.domain
@@ -221,4 +225,5 @@ async def _current_motd(domain: str) -> list[str]:
 
 
 def registry_nodes(server: "Server", runs: "Runs") -> list[Node]:
-    return [RegistryNode(entry, server, runs) for entry in entries()]
+    actors: dict[JID, Actor] = {}
+    return [RegistryNode(entry, server, runs, actors) for entry in entries()]
