@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from commands import actions, live, tasks
+from commands import actions, execution, live
 from commands.models import ApiToken, CommandRun, MessageOfTheDay
 
 
@@ -65,9 +65,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 def _motd_changed(domain: str, subject: str, body: str | None) -> None:
     """Tell the server running in this process (the admin is served by xmppd's Daphne)."""
-    current = live.running()
-    if current is not None:
-        server, loop = current
+    running = live.current()
+    if running is not None and running.loop is not None:
+        server, loop = running.server, running.loop
         loop.call_soon_threadsafe(server.hooks.fire_sync, "commands/motd-changed", domain, subject, body)
 
 
@@ -108,5 +108,5 @@ class CommandRunAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected runs")
     def cancel(self, request: HttpRequest, queryset: QuerySet[CommandRun]) -> None:
         for run in queryset:
-            tasks.cancel(str(run.id))
+            execution.cancel(str(run.id))
         messages.success(request, "Cancel requested.")

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from commands import actions, live
-from commands.registry import Actor, CommandError, to_json
+from commands.registry import Actor, CommandError
+from commands.validation import to_json
 from xmppd.storage import db
 
 STATUS = {"bad-request": 400, "unauthorized": 401, "forbidden": 403, "not-found": 404,

@@ -205,15 +205,12 @@ class InvalidRequest(ValueError):
 async def _on_server(call: Callable[["Server"], Awaitable[str]]) -> str:
     """Run `call(server)` on the XMPP server's event loop (directly when it is this one)."""
     from commands import live
-    from xmppd.server import get_server
 
-    current = live.running()
-    if current is None:
-        return await call(get_server())
-    server, loop = current
-    if loop is asyncio.get_running_loop():
-        return await call(server)
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(server), loop))
+    running = live.current(build=True)
+    assert running is not None  # built from settings when none runs here
+    if running.loop is None or running.loop is asyncio.get_running_loop():
+        return await call(running.server)
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(running.server), running.loop))
 
 
 async def request_confirmation(jid: JID, method: str, url: str, txid: str,

@@ -1,8 +1,10 @@
-"""The seam between commands and the running server of this process.
+"""The seam between commands and the running server of this process: the one place in the
+commands app that knows how to find it.
 
 `commands.runtime` (an XMPP module) registers the server and its event loop when it starts;
 commands that touch live state (sessions, delivery, stats) reach it through here, from the
 loop itself (REST views, ad-hoc) or from a Celery worker thread (long commands).
+`current()` is the one lookup of the whole app: the server started here and its loop.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from lxml import etree
@@ -23,24 +26,35 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 _lock = threading.Lock()
-_running: tuple["Server", asyncio.AbstractEventLoop] | None = None
+_running: "Current | None" = None
 _local_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Current:
+    """The server of this process, and the loop it runs on (None: not started here)."""
+
+    server: "Server"
+    loop: asyncio.AbstractEventLoop | None
 
 
 def set_running(server: "Server | None", loop: asyncio.AbstractEventLoop | None = None) -> None:
     global _running
     with _lock:
-        _running = (server, loop) if server is not None and loop is not None else None
+        _running = Current(server, loop) if server is not None and loop is not None else None
 
 
-def running() -> tuple["Server", asyncio.AbstractEventLoop] | None:
-    """The server started in this process and its loop, or None."""
-    return _running
+def current(*, build: bool = False) -> Current | None:
+    """The server running in this process and its loop; else None, or with `build` the
+    process's server made from settings (`xmppd.server.get_server`: not started, no
+    sessions, no loop) so commands run from a shell or a bare HTTP process still see the
+    configuration. The one way the commands app finds its server."""
+    running = _running
+    if running is not None or not build:
+        return running
+    from xmppd.server import get_server
 
-
-def running_server() -> "Server | None":
-    current = _running
-    return current[0] if current is not None else None
+    return Current(get_server(), None)
 
 
 def set_local_token(token: str | None) -> None:
@@ -83,10 +97,10 @@ def local_tokens() -> list[str]:
 def on_server(fn: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT) -> T:
     """Run the coroutine function `fn(*args)` on the server's loop from another thread and
     wait for its result; without a server in this process, run it in a private loop."""
-    current = _running
-    if current is None:
+    running = current()
+    if running is None or running.loop is None:
         return asyncio.run(fn(*args))
-    _, loop = current
+    loop = running.loop
     try:
         caller = asyncio.get_running_loop()
     except RuntimeError:
@@ -122,9 +136,9 @@ def deliver(el: etree._Element) -> None:
     """Route a server-generated stanza from a worker thread (sync): on this process's server
     when it runs here, else through the channel layer to whichever xmppd process takes it
     from ROUTE_CHANNEL (a separate Celery worker in production)."""
-    current = _running
-    if current is not None:
-        on_server(route, current[0], el)
+    running = current()
+    if running is not None:
+        on_server(route, running.server, el)
         return
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer

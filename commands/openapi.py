@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands import registry
+from commands.validation import to_json
 from commands.registry import Arg, Command
 
 ERROR_STATUSES = {"400": "Invalid arguments (see error.fields)", "401": "Missing or invalid token",
@@ -57,7 +58,7 @@ def arg_schema(arg: Arg) -> dict[str, Any]:
         if arg.choices:
             schema["enum"] = list(arg.choices)
     if arg.default is not None:
-        schema["default"] = registry.to_json(arg.default)
+        schema["default"] = to_json(arg.default)
     desc = " ".join(p for p in (arg.title, arg.help) if p)
     if desc:
         schema["description"] = desc

@@ -1,15 +1,17 @@
-"""XEP-0009: Jabber-RPC. The command registry as XML-RPC methods over XMPP, for administrators.
+"""XEP-0009: Jabber-RPC. The command registry as XML-RPC methods over XMPP.
 
 An <iq type='set'> to a hosted domain carries <query xmlns='jabber:iq:rpc'><methodCall/>;
 the methodName is a registry command, the params its arguments — positionally in the
 command's argument order, or as one <struct/> of named members. The answer is a
 <methodResponse/> with the result, or an XML-RPC <fault/> (faultCode, faultString) when the
-command fails (§2: application errors travel in the XML-RPC payload). Entities that are not
-server or domain administrators get <forbidden/> (§3, §5), as does a call the registry
-refuses for the caller's rights.
+command fails (§2: application errors travel in the XML-RPC payload). Administrators call
+what `commands.permissions` allows them; a user of a hosted domain calls the commands on
+their own account (a "user" command that leaves its account argument out acts on the
+caller's); other entities get <forbidden/> (§3, §5), as does a call the registry refuses
+for the caller's rights.
 
-Besides the registry, the XML-RPC introspection methods system.listMethods and
-system.methodHelp are answered.
+Besides the registry, the XML-RPC introspection methods system.listMethods (exactly what
+the caller may call) and system.methodHelp are answered.
 
 Type mapping: i4/int/i8 → int, boolean → bool, string (or an untyped value) → str,
 double → float, dateTime.iso8601 → datetime (UTC when no offset), base64 → str (UTF-8),
@@ -30,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from commands import registry
+from commands import execution, registry
+from commands.permissions import may_list, on_own_account
 from commands.registry import Actor, Command, CommandError
+from commands.xmppface import XmppFace
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
@@ -233,11 +237,6 @@ def bind(cmd: Command, params: list[Any]) -> dict[str, Any]:
     return {arg.name: value for arg, value in zip(cmd.args, params, strict=False)}  # trailing args: defaults
 
 
-def is_rpc_admin(actor: Actor) -> bool:
-    """XEP-0009 §5: only administrators (of the server or of a domain) may call."""
-    return actor.is_server_admin or bool(actor.admin_domains)
-
-
 def fault_for(exc: CommandError) -> Fault:
     code = INVALID_PARAMS if exc.code == "bad-request" else APPLICATION_ERROR
     if exc.code == "internal":
@@ -247,8 +246,7 @@ def fault_for(exc: CommandError) -> Fault:
 
 def _introspect(name: str, params: list[Any], actor: Actor) -> Any:
     if name == "system.listMethods":  # what this caller may call (the registry decides per call)
-        names = [c.name for c in registry.all_commands()
-                 if actor.is_server_admin or c.permission != "server_admin"]
+        names = [c.name for c in registry.all_commands() if may_list(c, actor)]
         return names + ["system.listMethods", "system.methodHelp"]
     if not params or not isinstance(params[0], str):
         raise Fault(INVALID_PARAMS, "system.methodHelp takes a method name")
@@ -256,6 +254,8 @@ def _introspect(name: str, params: list[Any], actor: Actor) -> Any:
         cmd = registry.get(params[0])
     except CommandError:
         raise Fault(METHOD_NOT_FOUND, f"no method {params[0]!r}") from None
+    if not may_list(cmd, actor):
+        raise Fault(METHOD_NOT_FOUND, f"no method {params[0]!r} for you")
     args = ", ".join(f"{a.name}: {a.type}{'' if a.required and a.default is None else ' (optional)'}"
                      for a in cmd.args)
     return f"{cmd.description} Parameters: {args or 'none'}. Result: {cmd.result}."
@@ -269,9 +269,9 @@ async def call(name: str, params: list[Any], actor: Actor) -> Any:
         cmd = registry.get(name)
     except CommandError:
         raise Fault(METHOD_NOT_FOUND, f"no method {name!r}") from None
-    raw = bind(cmd, params)
+    raw = on_own_account(cmd, actor, bind(cmd, params))
     try:
-        result = await registry.run(cmd.name, actor, raw)
+        result = await execution.run(cmd.name, actor, raw)
     except CommandError as exc:
         if exc.code == "forbidden":
             raise StanzaError("forbidden", exc.message) from None
@@ -279,22 +279,24 @@ async def call(name: str, params: list[Any], actor: Actor) -> Any:
     return True if result is None and cmd.result == "none" else _plain(result)
 
 
-async def on_rpc(stanza: Stanza) -> etree._Element:
-    actor = registry.actor_for_jid(stanza.from_, "rpc") if stanza.from_ is not None else None
-    if actor is None or not is_rpc_admin(actor):
-        raise StanzaError("forbidden", "Jabber-RPC is for administrators")
-    try:
-        name, params = parse_call(stanza.payload)
-        value = await call(name, params, actor)
-    except Fault as fault:
-        return iq_result(stanza, _response(fault=fault))
-    return iq_result(stanza, _response(value=value))
+class Rpc(XmppFace):
+    source, title = "rpc", "Jabber-RPC"
+
+    async def on_rpc(self, stanza: Stanza) -> etree._Element:
+        actor = self.caller(stanza)
+        try:
+            name, params = parse_call(stanza.payload)
+            value = await call(name, params, actor)
+        except Fault as fault:
+            return iq_result(stanza, _response(fault=fault))
+        return iq_result(stanza, _response(value=value))
 
 
 def load(server: "Server") -> "Module":
     module = server.module("rpc", xep="XEP-0009", title="Jabber-RPC", version="2.2.1", status="complete",
-                           notes="the command registry as XML-RPC methods, for administrators")
-    module.iq("set", ns.RPC, "query", on_rpc, scope="host")
+                           notes="the command registry as XML-RPC methods: administrators, and users "
+                                 "on their own accounts")
+    module.iq("set", ns.RPC, "query", Rpc(server).on_rpc, scope="host")
     module.add_feature(ns.RPC)
     module.add_identity("automation", "rpc")  # §4
     return module

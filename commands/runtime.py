@@ -109,7 +109,8 @@ class Runtime:
             return
         for task in self.tasks:
             task.cancel()
-        if live.running_server() is server:
+        running = live.current()
+        if running is not None and running.server is server:
             live.set_running(None)
             live.set_local_token(None)
             path = token_path(server.config.data_dir)

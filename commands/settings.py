@@ -6,6 +6,7 @@ them at runtime without a restart.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from xmppcore.jid import JID, InvalidJID
@@ -41,9 +42,20 @@ def admin_jids() -> frozenset[JID]:
 
 def domain_admins() -> dict[str, frozenset[JID]]:
     """`XMPP_DOMAIN_ADMINS` ("domain=jid1 jid2;domain2=jid3") parsed."""
-    from commands.registry import parse_domain_admins
-
     try:
         return parse_domain_admins(_setting("XMPP_DOMAIN_ADMINS") or "")
     except InvalidJID:
         return {}
+
+
+def parse_domain_admins(text: str) -> dict[str, frozenset[JID]]:
+    """`XMPP_DOMAIN_ADMINS`: "domain=jid1 jid2;domain2=jid3" → {domain: {bare JIDs}}."""
+    out: dict[str, frozenset[JID]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        domain, _, jids = part.partition("=")
+        parsed = frozenset(JID.parse(j).bare for j in re.split(r"[\s,]+", jids.strip()) if j)
+        key = JID.parse(domain.strip()).domain
+        out[key] = out.get(key, frozenset()) | parsed
+    return out

@@ -1,5 +1,4 @@
-"""XEP-0072: SOAP Over XMPP. The command registry as SOAP 1.2 operations, for administrators,
-with a WSDL 1.1 description served over HTTP at /api/soap.wsdl (§3.4).
+"""XEP-0072: SOAP Over XMPP. The command registry as SOAP 1.2 operations, with a WSDL 1.1 description served over HTTP at /api/soap.wsdl (§3.4).
 
 A SOAP 1.2 envelope in an <iq type='set'> to a hosted domain (§3.2.1) names an operation in
 its Body: the first child's local name is a registry command, its children the arguments
@@ -9,7 +8,9 @@ its Body: the first child's local name is a registry command, its children the a
 (§6): env:Sender for bad input, unknown operations and refused data (with rpc:BadArguments or
 rpc:ProcedureNotPresent subcodes, SOAP 1.2 Part 2 §4.4), env:Receiver for internal errors,
 env:MustUnderstand for mandatory headers we do not process, env:VersionMismatch for a
-SOAP 1.1 envelope. Entities that are not administrators get a plain <forbidden/> (an XMPP
+SOAP 1.1 envelope. Administrators run what `commands.permissions` allows them; a user of a
+hosted domain the commands on their own account (a "user" command that leaves its account
+argument out acts on the caller's). Other entities get a plain <forbidden/> (an XMPP
 transport-level error, §6 note), as does a call the registry refuses for the caller's rights.
 
 Results in <result/>: a string or number as text; a list as <item/>s; a table as <row/>s with
@@ -26,8 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from commands import registry
+from commands import execution, registry
+from commands.permissions import on_own_account
 from commands.registry import Actor, Arg, Command, CommandError
+from commands.validation import to_json
+from commands.xmppface import XmppFace
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result, make
@@ -185,7 +189,7 @@ def _put(parent: etree._Element, name: str, value: Any) -> None:
 def response_element(cmd: Command, result: Any) -> etree._Element:
     """<tns:{op}Response><tns:result>...</tns:result></tns:{op}Response> (document/literal)."""
     response = etree.Element(_tns(f"{cmd.name}Response"), nsmap={"tns": TNS})
-    result = registry.to_json(result)
+    result = to_json(result)
     if result is None:
         return response
     holder = etree.SubElement(response, _tns("result"))
@@ -201,10 +205,6 @@ def response_element(cmd: Command, result: Any) -> etree._Element:
     return response
 
 
-def is_soap_admin(actor: Actor) -> bool:
-    return actor.is_server_admin or bool(actor.admin_domains)
-
-
 async def execute(env: etree._Element, actor: Actor) -> etree._Element:
     """Run the envelope's operation; the response envelope, or SoapFault / StanzaError."""
     check_headers(env)
@@ -214,7 +214,7 @@ async def execute(env: etree._Element, actor: Actor) -> etree._Element:
     except CommandError:
         raise SoapFault("Sender", f"no operation {op!r}", "ProcedureNotPresent") from None
     try:
-        result = await registry.run(cmd.name, actor, _normalize(cmd, raw))
+        result = await execution.run(cmd.name, actor, on_own_account(cmd, actor, _normalize(cmd, raw)))
     except CommandError as exc:
         if exc.code == "forbidden":
             raise StanzaError("forbidden", exc.message) from None
@@ -222,14 +222,15 @@ async def execute(env: etree._Element, actor: Actor) -> etree._Element:
     return envelope(response_element(cmd, result))[0]
 
 
-async def on_envelope(stanza: Stanza) -> etree._Element:
-    actor = registry.actor_for_jid(stanza.from_, "soap") if stanza.from_ is not None else None
-    if actor is None or not is_soap_admin(actor):
-        raise StanzaError("forbidden", "SOAP over XMPP is for administrators")
-    try:
-        return iq_result(stanza, await execute(stanza.payload, actor))
-    except SoapFault as fault:
-        return fault_iq(stanza, fault)
+class Soap(XmppFace):
+    source, title = "soap", "SOAP over XMPP"
+
+    async def on_envelope(self, stanza: Stanza) -> etree._Element:
+        actor = self.caller(stanza)
+        try:
+            return iq_result(stanza, await execute(stanza.payload, actor))
+        except SoapFault as fault:
+            return fault_iq(stanza, fault)
 
 
 def on_soap11(stanza: Stanza) -> etree._Element:
@@ -322,7 +323,7 @@ def wsdl_document(commands: list[Command], domain: str) -> etree._Element:
         for direction in ("input", "output"):
             etree.SubElement(etree.SubElement(op, w(direction)), s("body"), use="literal")
     service = etree.SubElement(defs, w("service"), name="XmppsiteCommandsService")
-    etree.SubElement(service, w("documentation")).text = "The xmppsite operator commands, for administrators."
+    etree.SubElement(service, w("documentation")).text = "The xmppsite operator commands."
     port = etree.SubElement(service, w("port"), name="CommandsPort", binding="tns:CommandsXmppBinding")
     etree.SubElement(port, s("address"), location=f"xmpp:{domain}")  # rule 4: an XMPP URI (RFC 5122)
     return defs
@@ -349,7 +350,7 @@ def load(server: "Server") -> "Module":
     module = server.module("soap", xep="XEP-0072", title="SOAP Over XMPP", version="1.0.1", status="partial",
                            notes="IQ request-response with the command registry; WSDL at /api/soap.wsdl; "
                                  "no message-stanza exchange, no attachments")
-    module.iq("set", ns.SOAP_ENV, "Envelope", on_envelope, scope="host")
+    module.iq("set", ns.SOAP_ENV, "Envelope", Soap(server).on_envelope, scope="host")
     module.iq("set", SOAP11_ENV, "Envelope", on_soap11, scope="host")
     module.add_feature(ns.SOAP_FEATURE)
     module.add_identity("automation", "soap")  # §3.1

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from commands import registry
+from commands import execution
+from commands.validation import to_json
 from commands.api import (PAGE_PARAMS, ApiError, authenticate, check_query, error_response, from_exception,
                           json_body, json_response, no_content, page_params, paginate, query_args)
 from commands.openapi import build_schema
@@ -53,7 +55,7 @@ def endpoint(methods_for: Callable[..., dict[str, Handler]] | None = None, *,
 
 
 async def _run(actor: Actor, name: str, args: dict[str, Any], *, strict: bool) -> Any:
-    return await registry.run(name, actor, args, strict=strict)
+    return await execution.run(name, actor, args, strict=strict)
 
 
 def _accepted(result: dict[str, Any]) -> JsonResponse:
@@ -71,7 +73,7 @@ async def _command_response(request: HttpRequest, cmd: registry.Command, result:
     if cmd.long_running:
         return _accepted(result)
     if cmd.result in PAGED_SHAPES:
-        return json_response(paginate(request, registry.to_json(result), "result"))
+        return json_response(paginate(request, to_json(result), "result"))
     return json_response({"result": result})
 
 
@@ -86,7 +88,7 @@ def describe(cmd: registry.Command) -> dict[str, Any]:
             "permission": cmd.permission, "result": cmd.result, "long_running": cmd.long_running,
             "read_only": cmd.read_only, "xep0133_node": cmd.xep0133_node,
             "args": [{"name": a.name, "type": a.type, "label": a.title, "required": a.required,
-                      "default": registry.to_json(a.default), "choices": list(a.choices), "min": a.min,
+                      "default": to_json(a.default), "choices": list(a.choices), "min": a.min,
                       "max": a.max, "regex": a.regex, "help": a.help} for a in cmd.args]}
 
 
@@ -131,7 +133,7 @@ def _only(body: dict[str, Any], *names: str) -> dict[str, Any]:
 async def users_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     page_params(request)
     rows = await _run(actor, "list_users", query_args(request), strict=False)
-    return json_response(paginate(request, registry.to_json(rows), "items"))
+    return json_response(paginate(request, to_json(rows), "items"))
 
 
 async def users_create(request: HttpRequest, actor: Actor) -> HttpResponse:
@@ -171,7 +173,7 @@ async def user_enable(request: HttpRequest, actor: Actor, jid: str) -> HttpRespo
 async def user_sessions(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
     page_params(request)
     rows = await _run(actor, "user_sessions", {"jid": jid}, strict=True)
-    return json_response(paginate(request, registry.to_json(rows), "items"))
+    return json_response(paginate(request, to_json(rows), "items"))
 
 
 async def user_export(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
@@ -182,7 +184,7 @@ async def roster_list(request: HttpRequest, actor: Actor, jid: str) -> HttpRespo
     check_query(request, PAGE_PARAMS)
     page_params(request)
     rows = await _run(actor, "roster_get", {"jid": jid}, strict=True)
-    return json_response(paginate(request, registry.to_json(rows), "items"))
+    return json_response(paginate(request, to_json(rows), "items"))
 
 
 async def roster_add(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
@@ -206,7 +208,7 @@ async def roster_delete(request: HttpRequest, actor: Actor, jid: str, contact: s
 async def sessions_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     page_params(request)
     rows = await _run(actor, "list_sessions", query_args(request), strict=False)
-    return json_response(paginate(request, registry.to_json(rows), "items"))
+    return json_response(paginate(request, to_json(rows), "items"))
 
 
 async def session_delete(request: HttpRequest, actor: Actor, jid: str) -> HttpResponse:
@@ -251,7 +253,7 @@ async def motd_delete(request: HttpRequest, actor: Actor, domain: str) -> HttpRe
 async def tasks_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     page_params(request)
     rows = await _run(actor, "list_tasks", {"limit": 500}, strict=True)
-    return json_response(paginate(request, registry.to_json(rows), "items"))
+    return json_response(paginate(request, to_json(rows), "items"))
 
 
 async def task_get(request: HttpRequest, actor: Actor, task_id: str) -> HttpResponse:

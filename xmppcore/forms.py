@@ -8,16 +8,16 @@ raises `FormError` naming the offending field. No Django, no I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
-from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Iterable, Union
 
 from lxml import etree
 
 from xmppcore import ns
 from xmppcore.jid import JID, InvalidJID
+# The XEP-0122 engine lives in xmppcore.xdv; its names are part of this module's API.
+from xmppcore.xdv import (BOOLEAN_VALUES, METHODS, RANGE_DATATYPES, Validation, Violation,  # noqa: F401
+                          check_count, check_value, is_known_datatype, parse_datatype)
 
 # XEP-0004 §3.1: form types; §3.3: field types.
 FORM_TYPES = frozenset({"form", "submit", "cancel", "result"})
@@ -26,10 +26,7 @@ FIELD_TYPES = frozenset({"boolean", "fixed", "hidden", "jid-multi", "jid-single"
 # §3.2: only these may carry more than one <value/>.
 MULTI_TYPES = frozenset({"jid-multi", "list-multi", "text-multi", "hidden"})
 LIST_TYPES = frozenset({"list-single", "list-multi"})
-BOOLEAN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 FORM_TYPE = "FORM_TYPE"  # XEP-0068: the hidden field naming the form's semantics
-# XEP-0122 §3.2: validation methods (list-range is orthogonal, §3.3).
-METHODS = frozenset({"basic", "open", "range", "regex"})
 
 
 class FormError(ValueError):
@@ -41,121 +38,6 @@ class FormError(ValueError):
         self.message = message
 
 
-# -- XEP-0122 datatypes -------------------------------------------------------------------
-
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_DOUBLE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?INF|NaN")
-_INTEGER = re.compile(r"[+-]?\d+")
-_TZ = r"(Z|[+-]\d{2}:\d{2})?"
-_DATE = re.compile(r"-?\d{4,}-\d{2}-\d{2}" + _TZ)
-_TIME = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?" + _TZ)
-_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?" + _TZ)
-_LANGUAGE = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
-_URI_FORBIDDEN = re.compile(r"[\s<>\"{}|\\^`]")
-# XML Schema Part 2 §3.3: the bounded integer types (registry of xdv datatypes).
-_INT_BOUNDS: dict[str, tuple[int | None, int | None]] = {
-    "xs:integer": (None, None), "xs:long": (-2**63, 2**63 - 1), "xs:int": (-2**31, 2**31 - 1),
-    "xs:short": (-2**15, 2**15 - 1), "xs:byte": (-2**7, 2**7 - 1),
-    "xs:nonNegativeInteger": (0, None), "xs:positiveInteger": (1, None),
-    "xs:nonPositiveInteger": (None, 0), "xs:negativeInteger": (None, -1),
-    "xs:unsignedLong": (0, 2**64 - 1), "xs:unsignedInt": (0, 2**32 - 1),
-    "xs:unsignedShort": (0, 2**16 - 1), "xs:unsignedByte": (0, 2**8 - 1),
-}
-
-
-def _fraction_to_micro(text: str) -> str:
-    """datetime.fromisoformat takes at most 6 fractional digits; XML Schema takes any."""
-    return re.sub(r"\.(\d{1,6})\d*", lambda m: "." + m.group(1).ljust(6, "0"), text)
-
-
-def _aware(value: datetime) -> datetime:
-    # XML Schema §3.2.7.4: a value without a timezone is compared as if in UTC here.
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def _parse_integer(datatype: str, text: str) -> int:
-    if not _INTEGER.fullmatch(text):
-        raise ValueError("not an integer")
-    value = int(text)
-    low, high = _INT_BOUNDS[datatype]
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"out of the range of {datatype}")
-    return value
-
-
-def _parse_decimal(text: str) -> Decimal:
-    if not _DECIMAL.fullmatch(text):
-        raise ValueError("not a decimal number")
-    return Decimal(text)
-
-
-def _parse_double(text: str) -> float:
-    if not _DOUBLE.fullmatch(text):
-        raise ValueError("not a double")
-    return float(text.replace("INF", "inf"))
-
-
-def _parse_boolean(text: str) -> bool:
-    if text not in BOOLEAN_VALUES:
-        raise ValueError("not a boolean (0, 1, false, true)")
-    return BOOLEAN_VALUES[text]
-
-
-def _parse_date(text: str) -> date:
-    if not _DATE.fullmatch(text):
-        raise ValueError("not a date (YYYY-MM-DD)")
-    return date.fromisoformat(text[:10])
-
-
-def _parse_time(text: str) -> time:
-    if not _TIME.fullmatch(text):
-        raise ValueError("not a time (hh:mm:ss)")
-    return time.fromisoformat(_fraction_to_micro(text).replace("Z", "+00:00"))
-
-
-def _parse_datetime(text: str) -> datetime:
-    if not _DATETIME.fullmatch(text):
-        raise ValueError("not a date and time (YYYY-MM-DDThh:mm:ss[Z])")
-    return _aware(datetime.fromisoformat(_fraction_to_micro(text).replace("Z", "+00:00")))
-
-
-def _parse_language(text: str) -> str:
-    if not _LANGUAGE.fullmatch(text):
-        raise ValueError("not a language tag")
-    return text
-
-
-def _parse_uri(text: str) -> str:
-    if _URI_FORBIDDEN.search(text):
-        raise ValueError("not a URI")
-    return text
-
-
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "xs:string": str, "xs:boolean": _parse_boolean, "xs:decimal": _parse_decimal,
-    "xs:double": _parse_double, "xs:float": _parse_double, "xs:date": _parse_date,
-    "xs:time": _parse_time, "xs:dateTime": _parse_datetime, "xs:language": _parse_language,
-    "xs:anyURI": _parse_uri,
-}
-for _name in _INT_BOUNDS:
-    _PARSERS[_name] = (lambda n: lambda text: _parse_integer(n, text))(_name)
-# XEP-0122 §4.7 / xdv registry: <range/> only for datatypes with ordered, finite values.
-RANGE_DATATYPES = frozenset(set(_INT_BOUNDS) | {"xs:decimal", "xs:double", "xs:float", "xs:date",
-                                                 "xs:time", "xs:dateTime"})
-
-
-def parse_datatype(datatype: str, text: str) -> Any:
-    """The Python value of `text` under an XML Schema datatype; ValueError when invalid.
-
-    XEP-0122 §4.1: a datatype the processor does not understand is validated as xs:string.
-    """
-    return _PARSERS.get(datatype, str)(text)
-
-
-def is_known_datatype(datatype: str) -> bool:
-    return datatype in _PARSERS
-
-
 # -- the model ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -164,19 +46,6 @@ class Option:
 
     value: str
     label: str | None = None
-
-
-@dataclass
-class Validation:
-    """XEP-0122 §3: <validate datatype=...> with at most one method and a list-range."""
-
-    datatype: str = "xs:string"
-    method: str = "basic"  # basic | open | range | regex
-    min: str | None = None  # <range min=/> in the datatype's lexical space
-    max: str | None = None
-    regex: str | None = None
-    list_min: int | None = None  # <list-range min= max=/> (§3.3)
-    list_max: int | None = None
 
 
 @dataclass
@@ -514,33 +383,21 @@ def submit_form(values: dict[str, str | Iterable[str] | bool | int], form_type: 
 
 # -- validation of submissions (XEP-0004 §3.3 and §4, XEP-0122 §3) ----------------------------------
 
-def _check_datatype(f: Field, value: str, datatype: str) -> Any:
-    try:
-        return parse_datatype(datatype, value)
-    except (ValueError, InvalidOperation) as exc:
-        raise FormError(f.var, f"{value!r} is {exc}") from None
-
-
-def _check_range(f: Field, v: Validation, typed: Any, value: str) -> None:
-    if v.datatype not in RANGE_DATATYPES:  # §4.7: <range/> MUST NOT be used with xs:string
-        return
-    low = parse_datatype(v.datatype, v.min) if v.min is not None else None
-    high = parse_datatype(v.datatype, v.max) if v.max is not None else None
-    if low is not None and typed < low:
-        raise FormError(f.var, f"{value} is less than the minimum {v.min}")
-    if high is not None and typed > high:
-        raise FormError(f.var, f"{value} is greater than the maximum {v.max}")
-
-
-def _check_regex(f: Field, v: Validation, value: str) -> None:
-    # §3.2.4: POSIX extended syntax; Python's re accepts its common subset. The pattern
-    # applies to the whole value (XML Schema patterns are implicitly anchored).
-    try:
-        matched = re.fullmatch(v.regex or "", value) is not None
-    except re.error:
-        raise FormError(f.var, "the field's own pattern is invalid") from None
-    if not matched:
-        raise FormError(f.var, f"{value!r} does not match the pattern {v.regex}")
+def _violation(f: Field, value: str, exc: Violation) -> FormError:
+    """An XEP-0122 rule broken by a submitted value, in the words of a form error."""
+    if exc.kind == "min":
+        return FormError(f.var, f"{value} is less than the minimum {exc.limit}")
+    if exc.kind == "max":
+        return FormError(f.var, f"{value} is greater than the maximum {exc.limit}")
+    if exc.kind == "regex":
+        return FormError(f.var, f"{value!r} does not match the pattern {exc.limit}")
+    if exc.kind == "bad-regex":
+        return FormError(f.var, "the field's own pattern is invalid")
+    if exc.kind == "list-min":
+        return FormError(f.var, f"choose at least {exc.limit}")
+    if exc.kind == "list-max":
+        return FormError(f.var, f"choose at most {exc.limit}")
+    return FormError(f.var, f"{value!r} is {exc.message}")
 
 
 def _check_values(definition: Field, values: list[str]) -> list[str]:
@@ -564,16 +421,15 @@ def _check_values(definition: Field, values: list[str]) -> list[str]:
                 raise FormError(definition.var, f"{value!r} is not one of the options")
     if ftype not in ("jid-single", "jid-multi"):
         for value in values:
-            typed = _check_datatype(definition, value, v.datatype)
-            if v.method == "range":
-                _check_range(definition, v, typed, value)
-            elif v.method == "regex":
-                _check_regex(definition, v, value)
+            try:
+                check_value(v, value)
+            except Violation as exc:
+                raise _violation(definition, value, exc) from None
     if ftype in ("list-multi", "jid-multi", "text-multi"):
-        if v.list_min is not None and len(values) < v.list_min:
-            raise FormError(definition.var, f"choose at least {v.list_min}")
-        if v.list_max is not None and len(values) > v.list_max:
-            raise FormError(definition.var, f"choose at most {v.list_max}")
+        try:
+            check_count(v, len(values))
+        except Violation as exc:
+            raise _violation(definition, "", exc) from None
     return values
 
 

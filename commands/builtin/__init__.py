@@ -10,6 +10,7 @@ MODULES = (
     "commands.builtin.accounts",
     "commands.builtin.sessions",
     "commands.builtin.rosters",
+    "commands.builtin.vcards",
     "commands.builtin.messages",
     "commands.builtin.offline",
     "commands.builtin.export",

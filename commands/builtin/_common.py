@@ -13,9 +13,9 @@ XEP0133 = "http://jabber.org/protocol/admin#"
 
 def hosted_domains() -> list[str]:
     """The running server's domains (a reload may change them), else XMPP_DOMAINS."""
-    server = live.running_server()
-    if server is not None:
-        return list(server.config.domains)
+    running = live.current()
+    if running is not None:
+        return list(running.server.config.domains)
     from django.conf import settings
 
     return [d.lower() for d in settings.XMPP_DOMAINS]
@@ -65,5 +65,5 @@ def require_account(jid: JID) -> Any:
 
 def close_sessions_if_running(bare: JID, condition: str) -> int:
     """End the user's sessions on the server running in this process (none from a shell)."""
-    server = live.running_server()
-    return live.close_sessions(server, bare, condition) if server is not None else 0
+    running = live.current()
+    return live.close_sessions(running.server, bare, condition) if running is not None else 0

@@ -80,9 +80,9 @@ def announce_all(ctx: Context, body: str, subject: str, domain: str | None) -> d
 
 
 async def _motd_changed(domain: str, subject: str, body: str | None) -> None:
-    server = live.running_server()
-    if server is not None:
-        server.hooks.fire_sync("commands/motd-changed", domain, subject, body)
+    running = live.current()
+    if running is not None:
+        running.server.hooks.fire_sync("commands/motd-changed", domain, subject, body)
 
 
 async def set_motd(ctx: Context, domain: str, body: str, subject: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands import actions, tasks
+from commands import actions, execution
 from commands.models import CommandRun
 from commands.registry import Actor, Arg, Command, CommandError, Context
 
@@ -26,7 +26,7 @@ def task_status(ctx: Context, task_id: str) -> dict[str, Any]:
 
 def task_cancel(ctx: Context, task_id: str) -> dict[str, Any]:
     visible_run(ctx.actor, task_id)
-    return actions.run_as_dict(tasks.cancel(task_id))
+    return actions.run_as_dict(execution.cancel(task_id))
 
 
 def list_tasks(ctx: Context, limit: int) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 
 from commands import registry
+from commands import execution
 from tests.clients import connect
 from tests.commands.helpers import SERVER_ADMIN
 from tests.commands.test_adhoc import (XD, cmd_of, error_of, execute, form_of, notes_of, q)
@@ -141,7 +142,7 @@ async def test_counts_and_lists(xmpp: Any, admins: None) -> None:
 async def test_get_user_roster(xmpp: Any, admins: None) -> None:
     admin = await connect(xmpp, await xmpp.add_user("admin"))
     await xmpp.add_user("juliet")
-    await registry.run("roster_add", SERVER_ADMIN, {"jid": "juliet@localhost", "contact": "romeo@example.net",
+    await execution.run("roster_add", SERVER_ADMIN, {"jid": "juliet@localhost", "contact": "romeo@example.net",
                                                      "name": "Romeo", "groups": "Friends\nLovers"})
     reply = await run_admin(admin, "get-user-roster", {"accountjids": ["juliet@localhost"]})
     done = cmd_of(reply)

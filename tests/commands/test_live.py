@@ -22,12 +22,12 @@ async def test_worker_in_another_process_delivers_through_the_channel_layer(xmpp
     await wait_for(lambda: all(s.is_available for s in xmpp.server.sessions.all()))
     runtime = Runtime(xmpp.server)
     listener = asyncio.get_running_loop().create_task(runtime.route_loop(get_channel_layer()))
-    running = live.running()
+    running = live.current()
     live.set_running(None)  # what a Celery worker process sees: no server here
     try:
         await db(live.deliver, message_element("localhost", "alice@localhost", "via the layer"))
     finally:
-        live.set_running(*running)
+        live.set_running(running.server, running.loop)
     msg = await alice.next_message()
     assert msg["body"] == "via the layer" and msg["from"].full == "localhost"
     listener.cancel()

@@ -8,7 +8,13 @@ import pytest
 from django.test import override_settings
 
 from commands import registry
-from commands.registry import Actor, Arg, Command, CommandError, Context, check_permission, validate
+from commands import execution
+from commands import permissions
+from commands import validation
+from commands import settings as cmd_settings
+from commands.permissions import check_permission
+from commands.registry import Actor, Arg, Command, CommandError, Context
+from commands.validation import validate
 from xmppcore.jid import JID
 
 
@@ -178,16 +184,16 @@ def test_read_only_actors_run_read_only_commands_only() -> None:
 
 @override_settings(XMPP_ADMINS=["root@localhost"], XMPP_DOMAIN_ADMINS="example.org=boss@example.org Ops@localhost")
 def test_actor_for_jid_reads_the_settings() -> None:
-    root = registry.actor_for_jid(JID.parse("root@localhost/laptop"))
+    root = permissions.actor_for_jid(JID.parse("root@localhost/laptop"))
     assert root.is_server_admin and root.jid == JID("root", "localhost", None)
-    ops = registry.actor_for_jid(JID.parse("ops@localhost"), source="rpc")
+    ops = permissions.actor_for_jid(JID.parse("ops@localhost"), source="rpc")
     assert not ops.is_server_admin and ops.admin_domains == {"example.org"} and ops.source == "rpc"
-    nobody = registry.actor_for_jid(JID.parse("alice@localhost"))
+    nobody = permissions.actor_for_jid(JID.parse("alice@localhost"))
     assert not nobody.is_server_admin and not nobody.admin_domains
 
 
 def test_parse_domain_admins() -> None:
-    parsed = registry.parse_domain_admins("a.org=x@a.org y@b.org; b.org = z@b.org;a.org=w@a.org")
+    parsed = cmd_settings.parse_domain_admins("a.org=x@a.org y@b.org; b.org = z@b.org;a.org=w@a.org")
     assert parsed == {"a.org": {JID.parse("x@a.org"), JID.parse("y@b.org"), JID.parse("w@a.org")},
                       "b.org": {JID.parse("z@b.org")}}
 
@@ -201,7 +207,7 @@ def test_actor_round_trips_through_json() -> None:
 
 def test_to_json() -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    assert registry.to_json({"j": ALICE, "t": (1, when), "s": {"x"}}) == {
+    assert validation.to_json({"j": ALICE, "t": (1, when), "s": {"x"}}) == {
         "j": "alice@localhost", "t": [1, "2024-01-02T03:04:05Z"], "s": ["x"]}
 
 
@@ -214,12 +220,12 @@ async def test_run_validates_then_checks_permission_then_calls(db: None) -> None
 
     c = registry.register(Command("t_double", "double", (Arg("n", "int"),), "int", "server_admin", fn))
     try:
-        assert await registry.run("t_double", SERVER, {"n": "21"}) == 42
+        assert await execution.run("t_double", SERVER, {"n": "21"}) == 42
         with pytest.raises(CommandError) as exc:
-            await registry.run("t_double", USER, {"n": "1"})
+            await execution.run("t_double", USER, {"n": "1"})
         assert exc.value.code == "forbidden"
         with pytest.raises(CommandError) as exc:
-            await registry.run("t_double", SERVER, {"n": "x"})
+            await execution.run("t_double", SERVER, {"n": "x"})
         assert exc.value.code == "bad-request"
         assert calls == [{"actor": SERVER, "n": 21}]
     finally:

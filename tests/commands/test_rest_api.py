@@ -204,7 +204,8 @@ def _sample_args(cmd: registry.Command, domain: str) -> dict:
     """Valid-looking arguments aimed at `domain` (so that only the permission can refuse them)."""
     values = {"jid": f"alice@{domain}", "user": f"alice@{domain}", "domain": domain, "contact": "bob@example.org",
               "to": f"alice@{domain}", "password": "pw", "body": "hi", "name": "n", "days": 1, "id": 1,
-              "task_id": "00000000-0000-0000-0000-000000000000", "limit": 5}
+              "task_id": "00000000-0000-0000-0000-000000000000", "limit": 5,
+              "vcard": "<vCard xmlns='vcard-temp'/>"}
     return {a.name: values[a.name] for a in cmd.args if a.required}
 
 

@@ -204,7 +204,7 @@ async def test_reload_reads_the_env_file(xmpp, settings, tmp_path: Path) -> None
     assert changed["allow_registration"] == {"old": False, "new": True}
     assert changed["offline_quota"]["new"] == 7
     assert xmpp.server.config.allow_registration is True and xmpp.server.config.offline_quota == 7
-    from commands.registry import actor_for_jid
+    from commands.permissions import actor_for_jid
     from commands.settings import clear_overrides
     from xmppcore.jid import JID
 

@@ -11,7 +11,9 @@ import pytest
 from lxml import etree
 
 from commands import rpc
+from commands.permissions import actor_for_jid, may_use
 from tests.clients import connect
+from xmppcore.jid import JID
 from tests.commands.test_adhoc import error_of, q, send_iq
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,12 +110,55 @@ async def test_introspection(xmpp: Any, admins: None) -> None:
     assert help_text.startswith("Create an account.") and "jid: jid" in help_text
 
 
-async def test_non_admins_are_forbidden(xmpp: Any, admins: None) -> None:
+ROSTER = "jabber:iq:roster"
+# What the registry marks as runnable by a user on their own account.
+OWN_ACCOUNT = {"change_password", "user_info", "user_sessions", "export_user", "roster_get", "roster_add",
+               "roster_remove", "task_status", "task_cancel", "list_tasks", "vcard_get", "vcard_set"}
+VCARD = "vcard-temp"
+
+
+async def roster_jids(client: Any) -> list[str]:
+    """The client's own roster, asked on the wire (RFC 6121 §2.1.3)."""
+    reply = await send_iq(client, f"<query xmlns='{ROSTER}'/>", to=None, type_="get")
+    return sorted(i.get("jid") for i in reply.iter(q(ROSTER, "item")))
+
+
+async def test_users_call_the_commands_on_their_own_account(xmpp: Any, admins: None) -> None:
     bob = await connect(xmpp, await xmpp.add_user("bob"))
-    reply = await call(bob, "count_users")
-    assert error_of(reply)[:2] == ("auth", "forbidden")
-    reply = await call(bob, "system.listMethods")
-    assert error_of(reply)[:2] == ("auth", "forbidden")
+    await xmpp.add_user("alice")
+    admin = await connect(xmpp, await xmpp.add_user("admin"))
+    mine = set(await call(bob, "system.listMethods"))
+    everything = set(await call(admin, "system.listMethods"))
+    assert mine - {"system.listMethods", "system.methodHelp"} == OWN_ACCOUNT
+    assert mine < everything and {"count_users", "stats", "register"} <= everything - mine
+    # An administrator's command: a refusal (§5), listed or not.
+    for name, params in (("count_users", ()), ("stats", ()), ("register", ("eve@localhost", "pw"))):
+        assert error_of(await call(bob, name, *params))[:2] == ("auth", "forbidden")
+    assert (await call(bob, "system.methodHelp", "stats")).faultCode == rpc.METHOD_NOT_FOUND
+    assert (await call(bob, "system.methodHelp", "roster_get")).startswith("A user's roster.")
+    # Another user's account: refused; one's own: done, and seen on the wire.
+    assert error_of(await call(bob, "user_info", "alice@localhost"))[:2] == ("auth", "forbidden")
+    assert error_of(await call(bob, "roster_add", "alice@localhost", "romeo@example.net"))[:2] == ("auth", "forbidden")
+    assert await call(bob, "roster_add", "bob@localhost", "juliet@example.net", "Juliet") is True
+    assert await roster_jids(bob) == ["juliet@example.net"]
+    rows = await call(bob, "roster_get")  # the account argument left out: the caller's own
+    assert [(r["jid"], r["name"]) for r in rows] == [("juliet@example.net", "Juliet")]
+    assert await call(bob, "roster_remove", {"contact": "juliet@example.net"}) is True
+    assert await roster_jids(bob) == []
+    assert (await call(bob, "user_info"))["jid"] == "bob@localhost"
+    assert await call(bob, "vcard_get") == ""
+    card = f"<vCard xmlns='{VCARD}'><FN>Bob Builder</FN></vCard>"
+    assert await call(bob, "vcard_set", {"vcard": card}) is True
+    own = await send_iq(bob, f"<vCard xmlns='{VCARD}'/>", to=None, type_="get")  # XEP-0054 §3.1
+    assert own.findtext(f"{q(VCARD, 'vCard')}/{q(VCARD, 'FN')}") == "Bob Builder"
+    assert error_of(await call(bob, "vcard_set", "alice@localhost", card))[:2] == ("auth", "forbidden")
+    fault = await call(bob, "vcard_set", {"vcard": "<vCard/>"})
+    assert fault.faultCode == rpc.INVALID_PARAMS and "vcard-temp" in fault.faultString
+    assert await call(bob, "change_password", {"password": "N3w-secret"}) is True
+    assert await connect(xmpp, "bob@localhost", "N3w-secret") is not None
+
+
+async def test_domain_admins_and_strangers(xmpp: Any, admins: None) -> None:
     # A domain administrator may call, but only on their domain.
     dadmin = await connect(xmpp, await xmpp.add_user("dadmin", domain="example.org"))
     assert await call(dadmin, "count_users", "example.org", to="example.org") == 1
@@ -123,6 +168,9 @@ async def test_non_admins_are_forbidden(xmpp: Any, admins: None) -> None:
     assert error_of(reply)[:2] == ("auth", "forbidden")
     methods = await call(dadmin, "system.listMethods", to="example.org")
     assert "count_users" in methods and "stats" not in methods
+    # An entity that is not a user of a hosted domain may not use Jabber-RPC at all.
+    assert not may_use(actor_for_jid(JID.parse("mallory@elsewhere.example")), ["localhost"])
+    assert may_use(actor_for_jid(JID.parse("bob@localhost")), ["localhost"])
 
 
 async def test_disco_advertises_jabber_rpc(xmpp: Any, admins: None) -> None:

@@ -14,7 +14,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, settings
 
-from commands import tasks
+from commands import execution
 from commands.settings import clear_overrides
 
 
@@ -23,7 +23,7 @@ def token(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     from commands.actions import do_create_token
 
     # Long commands answer 202 and stay queued: no worker thread races the test database.
-    monkeypatch.setattr(tasks, "send", lambda run_id: None)
+    monkeypatch.setattr(execution, "send", lambda run_id: None)
     _, raw = do_create_token("schemathesis")
     yield raw
     clear_overrides()

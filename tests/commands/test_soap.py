@@ -116,11 +116,23 @@ async def test_faults(xmpp: Any, admins: None) -> None:
     assert upgrade.get("qname") == "env:Envelope"
 
 
-async def test_non_admins_are_forbidden(xmpp: Any, admins: None) -> None:
+async def test_users_run_the_operations_on_their_own_account(xmpp: Any, admins: None) -> None:
     bob = await connect(xmpp, await xmpp.add_user("bob"))
-    reply = await send_iq(bob, envelope("count_users"))
-    assert error_of(reply)[:2] == ("auth", "forbidden")
-    assert reply.find(q(ENV, "Envelope")) is None  # a transport-level refusal, not a SOAP fault
+    await xmpp.add_user("alice")
+    for operation, args in (("count_users", {}), ("user_info", {"jid": "alice@localhost"}),
+                            ("roster_get", {"jid": "alice@localhost"})):
+        reply = await send_iq(bob, envelope(operation, args))
+        assert error_of(reply)[:2] == ("auth", "forbidden")
+        assert reply.find(q(ENV, "Envelope")) is None  # a transport-level refusal, not a SOAP fault
+    add = {"jid": "bob@localhost", "contact": "juliet@example.net", "name": "Juliet"}
+    assert len(response_of(await send_iq(bob, envelope("roster_add", add)), "roster_add")) == 0
+    roster = await send_iq(bob, "<query xmlns='jabber:iq:roster'/>", to=None, type_="get")
+    assert [i.get("jid") for i in roster.iter(q("jabber:iq:roster", "item"))] == ["juliet@example.net"]
+    response = response_of(await send_iq(bob, envelope("roster_get")), "roster_get")  # one's own roster
+    rows = response.findall(f"{q(TNS, 'result')}/{q(TNS, 'row')}")
+    assert [(r.findtext(q(TNS, "jid")), r.findtext(q(TNS, "name"))) for r in rows] == [("juliet@example.net", "Juliet")]
+    info = response_of(await send_iq(bob, envelope("user_info")), "user_info")
+    assert info.findtext(f"{q(TNS, 'result')}/{q(TNS, 'roster_items')}") == "1"
 
 
 async def test_disco_advertises_soap(xmpp: Any, admins: None) -> None:

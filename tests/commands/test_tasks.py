@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 from django.utils import timezone
 
-from commands import actions, registry, tasks
+from commands import actions, execution, registry
 from commands.models import CommandRun
 from commands.registry import Arg, Command, Context
 from tests.clients import connect
@@ -75,25 +75,25 @@ async def test_cancel_stops_a_running_task(xmpp, slow_command: Command) -> None:
 
 async def test_cancel_before_start_and_idempotent_execution(transactional_db: None, slow_command: Command) -> None:
     run = await db(actions.do_create_run, "t_slow_count", {"steps": 2}, SERVER_ADMIN.as_dict(), "cli")
-    run = await db(tasks.cancel, str(run.id))
+    run = await db(execution.cancel, str(run.id))
     assert run.status == CommandRun.CANCELLED and run.note == "cancelled before it started"
-    await db(tasks.execute, str(run.id))  # a late delivery of the message does nothing
+    await db(execution.execute, str(run.id))  # a late delivery of the message does nothing
     assert (await db(actions.get_run, run.id)).status == CommandRun.CANCELLED
     other = await db(actions.do_create_run, "t_slow_count", {"steps": 2}, SERVER_ADMIN.as_dict(), "cli")
-    await db(tasks.execute, str(other.id))
+    await db(execution.execute, str(other.id))
     first = await db(actions.get_run, other.id)
-    await db(tasks.execute, str(other.id))  # delivered twice: runs once
+    await db(execution.execute, str(other.id))  # delivered twice: runs once
     second = await db(actions.get_run, other.id)
     assert first.status == second.status == CommandRun.DONE and first.finished_at == second.finished_at
 
 
 async def test_failed_and_invalid_runs_record_the_error(transactional_db: None) -> None:
     run = await db(actions.do_create_run, "export_user", {"jid": "ghost@localhost"}, SERVER_ADMIN.as_dict(), "cli")
-    await db(tasks.execute, str(run.id))
+    await db(execution.execute, str(run.id))
     run = await db(actions.get_run, run.id)
     assert run.status == CommandRun.FAILED and run.error["code"] == "not-found"
     bad = await db(actions.do_create_run, "delete_old_offline", {"days": "x"}, SERVER_ADMIN.as_dict(), "cli")
-    await db(tasks.execute, str(bad.id))
+    await db(execution.execute, str(bad.id))
     bad = await db(actions.get_run, bad.id)
     assert bad.status == CommandRun.FAILED and bad.error["fields"] == {"days": "must be an integer"}
 
@@ -172,7 +172,7 @@ async def test_runs_are_visible_to_their_owner_only(xmpp, slow_command: Command)
 async def test_run_finished_hook_fires_on_the_server(xmpp, slow_command: Command) -> None:
     finished: asyncio.Queue[dict] = asyncio.Queue()
     xmpp.server.hooks.add("commands/run-finished", finished.put_nowait)
-    result = await registry.run("t_slow_count", SERVER_ADMIN, {"steps": "2"})
+    result = await execution.run("t_slow_count", SERVER_ADMIN, {"steps": "2"})
     run = await asyncio.wait_for(finished.get(), 10)
     assert run["id"] == result["task_id"] and run["status"] == "done" and run["result"] == {"counted": 2}
 

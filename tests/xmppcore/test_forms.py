@@ -259,3 +259,35 @@ def test_layout_builder() -> None:
     assert [etree.QName(c).localname for c in page_el] == ["text", "fieldref", "section"]
     assert [r.get("var") for r in page_el.iter(XDL + "fieldref")] == ["a", "b", "c"]
     assert parse_form(el).pages[0].fieldrefs() == ["a", "b", "c"]
+
+
+# -- the XEP-0122 engine itself (xmppcore.xdv), shared with the command registry -----------------
+
+@pytest.mark.parametrize("rules,text,kind,limit", [
+    (Validation("xs:integer", "range", "1", "5"), "0", "min", "1"),
+    (Validation("xs:integer", "range", "1", "5"), "6", "max", "5"),
+    (Validation("xs:dateTime", "range", min="2024-01-01T00:00:00Z"), "2023-12-31T23:59:59Z", "min",
+     "2024-01-01T00:00:00Z"),
+    (Validation("xs:string", "regex", regex="[a-z]+"), "ABC", "regex", "[a-z]+"),
+    (Validation("xs:string", "regex", regex="[a-"), "abc", "bad-regex", "[a-"),
+    (Validation("xs:byte"), "200", "datatype", "xs:byte"),
+])
+def test_xdv_violations_name_the_rule(rules: Validation, text: str, kind: str, limit: str) -> None:
+    from xmppcore import xdv
+
+    with pytest.raises(xdv.Violation) as info:
+        xdv.check_value(rules, text)
+    assert (info.value.kind, info.value.limit) == (kind, limit)
+
+
+def test_xdv_values_and_list_ranges() -> None:
+    from xmppcore import xdv
+
+    assert xdv.check_value(Validation("xs:integer", "range", "1", "5"), "5") == 5
+    assert xdv.check_value(Validation("xs:string", "range", "b", "c"), "a") == "a"  # §4.7: no range on strings
+    assert xdv.check_value(Validation("xs:string", "open"), "anything") == "anything"
+    xdv.check_count(Validation(list_min=1, list_max=2), 2)
+    for count, kind in ((0, "list-min"), (3, "list-max")):
+        with pytest.raises(xdv.Violation) as info:
+            xdv.check_count(Validation(list_min=1, list_max=2), count)
+        assert info.value.kind == kind

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from commands import registry
+from commands import execution
+from commands.validation import to_json, validate
 from commands.registry import Actor
 from commands.registry import Command as RegistryCommand
 from commands.live import token_path
@@ -111,7 +113,7 @@ def describe(cmd: RegistryCommand, verbose: bool = False) -> str:
         if a.min is not None or a.max is not None:
             extra.append(f"range {a.min if a.min is not None else ''}..{a.max if a.max is not None else ''}")
         if a.default is not None:
-            extra.append(f"default {registry.to_json(a.default)}")
+            extra.append(f"default {to_json(a.default)}")
         detail = f" ({'; '.join(extra)})" if extra else ""
         lines.append(f"    --{a.name.replace('_', '-')}: {a.type}{'' if a.required else ', optional'}{detail}"
                      f" — {a.help or a.title}")
@@ -166,9 +168,9 @@ class Command(BaseCommand):
         except registry.CommandError as exc:
             raise self.failure(exc.code, exc.message, exc.fields) from None
         if opts["as_json"]:
-            self.stdout.write(json.dumps(registry.to_json(result), indent=2, ensure_ascii=False))
+            self.stdout.write(json.dumps(to_json(result), indent=2, ensure_ascii=False))
         else:
-            self.stdout.write(format_result(cmd, registry.to_json(result)))
+            self.stdout.write(format_result(cmd, to_json(result)))
 
     def help_text(self, name: str | None) -> str:
         if name is not None:
@@ -194,14 +196,14 @@ class Command(BaseCommand):
 
     # -- where the command runs ---------------------------------------------------------
     def execute_command(self, cmd: RegistryCommand, raw: dict[str, Any], opts: dict[str, Any]) -> Any:
-        registry.validate(cmd, raw)  # argument errors first, wherever the command runs
+        validate(cmd, raw)  # argument errors first, wherever the command runs
         endpoint = self.endpoint(opts)
         if endpoint is not None:
             return self.remote(cmd, raw, endpoint, opts)
         if cmd.live or cmd.long_running:
             raise CommandError(f"{cmd.name} needs the running server, and none is running here "
                                f"(no {token_path(settings.XMPP_DATA_DIR)}): start manage.py xmppd")
-        return asyncio.run(registry.run(cmd.name, CLI_ACTOR, raw))
+        return asyncio.run(execution.run(cmd.name, CLI_ACTOR, raw))
 
     @staticmethod
     def endpoint(opts: dict[str, Any]) -> tuple[str, str] | None:
@@ -223,7 +225,7 @@ class Command(BaseCommand):
 
     def remote(self, cmd: RegistryCommand, raw: dict[str, Any], endpoint: tuple[str, str], opts: dict[str, Any]) -> Any:
         # Types are checked here (strings from the shell → JSON values) and again by the server.
-        body = registry.to_json(registry.validate(cmd, raw))
+        body = to_json(validate(cmd, raw))
         body = {k: v for k, v in body.items() if v is not None and v != []}
         base, token = endpoint
         paged = cmd.result in ("list", "table") and not cmd.long_running
