@@ -44,6 +44,7 @@ from lxml import etree
 from xmppcore import ns
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, make
+from xmppd.priorities import INTERCEPT
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -189,7 +190,7 @@ def load(server: "Server") -> "Module":
     auth = HttpAuth(server)
     module.hook("http-auth/confirm", auth.confirm)
     module.hook("iq-response", auth.iq_response)
-    module.hook("message/host", auth.message_reply, priority=10)
+    module.hook("message/host", auth.message_reply, priority=INTERCEPT)
     module.add_feature(ns.HTTP_AUTH)
     return module
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 from lxml import etree
 
 from xmppcore.jid import JID
-from xmppcore.stanza import Stanza
+
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -111,14 +111,10 @@ def on_server(fn: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL
 
 
 async def route(server: "Server", el: etree._Element) -> None:
-    """Route a server-generated stanza like any other: local resources, else the offline
-    store (messages of type normal/chat), else dropped (RFC 6120 §8.3: no error to the server)."""
-    from xmppd.router import Router
-
-    to = JID.parse(el.get("to"))
-    sender = el.get("from")
-    stanza = Stanza(el, etree.QName(el).localname, to, JID.parse(sender) if sender else None, None)
-    await Router(server).dispatch(stanza)
+    """Route a server-generated stanza like any other (the server's one router): local
+    resources, else the offline store (messages of type normal/chat), else an error back to
+    the server, which drops it (RFC 6120 §8.3: errors are not answered)."""
+    await server.router.route(el)
 
 
 def close_sessions(server: "Server", bare: JID, condition: str) -> int:

@@ -31,6 +31,7 @@ from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
+from xmppd.priorities import DELIVER
 
 if TYPE_CHECKING:
     from xmppd.hooks import HookBus
@@ -102,6 +103,33 @@ class HostDisco:
                                  **({"name": component.identities[0].name}
                                     if component.identities and component.identities[0].name else {}))
         await self.hooks.fire("disco/items/host", stanza, query)
+        return iq_result(stanza, query)
+
+
+class EntityDisco:
+    """disco of an entity on a component (`room@conference.example.org`): what the modules of
+    the component say on its bus (`disco/{info,items}/bare[/node]`); an entity nobody
+    describes does not exist (service-unavailable, XEP-0030 §3.1 / §8)."""
+
+    def __init__(self, host: "Host") -> None:
+        self.hooks = host.hooks
+
+    async def info(self, stanza: Stanza) -> etree._Element:
+        query = _query(ns.DISCO_INFO, stanza)
+        if query.get("node") is not None:
+            await _node(self.hooks, stanza, query, "disco/info/bare/node")
+            return iq_result(stanza, query)
+        await self.hooks.fire("disco/info/bare", stanza, query)
+        if not len(query):
+            raise StanzaError("service-unavailable")
+        return iq_result(stanza, query)
+
+    async def items(self, stanza: Stanza) -> etree._Element:
+        query = _query(ns.DISCO_ITEMS, stanza)
+        if query.get("node") is not None:
+            await _node(self.hooks, stanza, query, "disco/items/bare/node")
+        else:
+            await self.hooks.fire("disco/items/bare", stanza, query)
         return iq_result(stanza, query)
 
 
@@ -177,10 +205,13 @@ async def _node(hooks: "HookBus", stanza: Stanza, query: etree._Element, event: 
 
 
 def serve_component(host: "Host") -> None:
-    """disco#info and disco#items of a component host's own address, on its bus."""
-    disco = HostDisco(host.server, host)
+    """disco#info and disco#items of a component host's own address and of its entities."""
+    disco, entity = HostDisco(host.server, host), EntityDisco(host)
     host.hooks.add(f"iq-get/host/{ns.DISCO_INFO}:query", disco.info)
     host.hooks.add(f"iq-get/host/{ns.DISCO_ITEMS}:query", disco.items)
+    # Lowest priority: a component that describes its entities itself (MUC rooms) goes first.
+    host.hooks.add(f"iq-get/bare/{ns.DISCO_INFO}:query", entity.info, DELIVER)
+    host.hooks.add(f"iq-get/bare/{ns.DISCO_ITEMS}:query", entity.items, DELIVER)
 
 
 def load(server: "Server") -> "Module":

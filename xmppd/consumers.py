@@ -8,7 +8,6 @@ channel as {"type": "xmpp.route", "xml": "..."} messages.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 

@@ -67,7 +67,7 @@ def load(server: "Server") -> "Module":
     module.hook("commands/run-finished", adhoc.runs.run_finished)
     module.hook("session/closed", adhoc.session_closed)
     module.hook("server/stopping", adhoc.runs.stopping)
-    for host in (getattr(server, "hosts", None) or {}).values():
+    for host in server.hosts.components():
         attach_component(adhoc, host)
     module.hook("host/added", lambda host: attach_component(adhoc, host))
     for var in (ns.COMMANDS, ns.DATA_FORMS, ns.XDATA_VALIDATE, ns.XDATA_LAYOUT):

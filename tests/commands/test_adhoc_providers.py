@@ -9,14 +9,12 @@ from typing import Any, Iterator
 import pytest
 from lxml import etree
 
-from commands.adhoc.module import COMMAND_EVENT, attach_component
 from commands.adhoc.provider import CommandRequest, ProvidedCommand, Reply, StaticProvider, provide
 from tests.clients import connect
 from tests.commands.test_adhoc import (CMD, ITEMS, actions_of, cmd_of, error_of, execute, form_of, notes_of, q,
                                        send_iq)
 from xmppcore import forms
 from xmppcore.jid import JID
-from xmppd.hooks import HookBus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -144,24 +142,33 @@ async def test_a_provider_at_the_domain_adds_to_the_registry(xmpp: Any) -> None:
     assert error_of(await execute(bob, "urn:example:status"))[:2] == ("cancel", "item-not-found")
 
 
-class FakeHost:
-    """A component host as the host model will have it (name, kind, hooks, features)."""
+async def test_a_component_host_offers_its_own_commands_on_the_wire(make_server: Any) -> None:
+    """A real component host (tests/xmppd/echo_component.py): its domain and an entity on it
+    offer provided commands, listed in disco and executed over the wire; its disco#info
+    names the commands feature; a user domain keeps the registry's."""
+    from tests.xmppd.test_hosts import component_server
 
-    def __init__(self, name: str, kind: str = "component") -> None:
-        self.name, self.kind, self.hooks, self.features = name, kind, HookBus(), []
-
-
-async def test_component_hosts_get_the_handlers(xmpp: Any) -> None:
-    from commands.adhoc.machine import AdHoc
-
-    adhoc = AdHoc(xmpp.server)
-    muc, user = FakeHost("conference.localhost"), FakeHost("localhost", kind="user")
-    attach_component(adhoc, muc)
-    attach_component(adhoc, user)
-    assert muc.hooks.has(f"iq-set/host/{COMMAND_EVENT}") and muc.hooks.has(f"iq-set/bare/{COMMAND_EVENT}")
-    assert muc.hooks.has("disco/items/host/node") and muc.features == [CMD]
-    assert not user.hooks.has(f"iq-set/host/{COMMAND_EVENT}")
-    # A host added later is served through the server's host/added event.
-    later = FakeHost("pubsub.localhost")
-    await xmpp.server.hooks.fire_all("host/added", later)
-    assert later.hooks.has(f"iq-set/host/{COMMAND_EVENT}") and later.features == [CMD]
+    srv = await component_server(make_server)
+    service, room = JID.parse("test.localhost"), JID.parse("room@test.localhost")
+    remove = [provide(srv.server.hooks, service, StaticProvider(STATUS)),
+              provide(srv.server.hooks, room, StaticProvider(HELLO))]
+    try:
+        bob = await connect(srv, await srv.add_user("bob"))
+        query = f"<query xmlns='{ITEMS}' node='{CMD}'/>"
+        assert items(await send_iq(bob, query, to="test.localhost", type_="get")) == [
+            ("test.localhost", "urn:example:status", "Service status")]
+        assert items(await send_iq(bob, query, to="room@test.localhost", type_="get")) == [
+            ("room@test.localhost", "hello", "Say hello")]
+        done = cmd_of(await execute(bob, "hello", to="room@test.localhost"))
+        assert done.get("status") == "completed"
+        assert notes_of(done) == [("info", "hello bob@localhost from room@test.localhost")]
+        status = cmd_of(await execute(bob, "urn:example:status", to="test.localhost"))
+        assert notes_of(status) == [("info", "hello bob@localhost from test.localhost")]
+        info = await send_iq(bob, "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+                             to="test.localhost", type_="get")
+        assert CMD in [f.get("var") for f in info.iter("{http://jabber.org/protocol/disco#info}feature")]
+        missing = await execute(bob, "hello", to="test.localhost")  # not offered at the service
+        assert error_of(missing)[1] == "item-not-found"
+    finally:
+        for undo in remove:
+            undo()

@@ -166,3 +166,23 @@ async def test_the_certificate_names_every_component_host(make_server) -> None:
         x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     for name in ("localhost", "conference.localhost", "pubsub.example.org", "test.localhost"):
         assert name in names, names
+
+
+async def test_an_entity_on_a_component_is_described_by_its_modules_or_does_not_exist(make_server) -> None:
+    srv = await component_server(make_server)
+    alice = await connect(srv, await srv.add_user("alice"))
+    unknown = await iq_get(alice, "nobody@test.localhost", f"<query xmlns='{INFO}'/>")
+    assert error_condition(unknown) == ("cancel", "service-unavailable")
+    assert unknown.get("from") == "nobody@test.localhost"
+    host = srv.server.hosts["test.localhost"]
+
+    def describe(stanza, query) -> None:
+        from lxml import etree
+
+        etree.SubElement(query, f"{{{INFO}}}identity", category="conference", type="text", name="Room")
+
+    host.hooks.add("disco/info/bare", describe)
+    known = await iq_get(alice, "room@test.localhost", f"<query xmlns='{INFO}'/>")
+    assert [(i.get("category"), i.get("type")) for i in known.iter(q(INFO, "identity"))] == [("conference", "text")]
+    items = await iq_get(alice, "room@test.localhost", f"<query xmlns='{ITEMS}'/>")
+    assert items.get("type") == "result" and not list(items.iter(q(ITEMS, "item")))
