@@ -24,12 +24,13 @@ from rosters.items import Item, item_element, query_element
 from xmppcore.jid import JID
 from xmppcore.stanza import make
 from xmppd.sessions import Session
-from xmppd.storage import db
+from xmppd.storage import PREFETCH, Prefetch, Writes, db
 
 if TYPE_CHECKING:
     from xmppd.server import Server
 
 log = logging.getLogger(__name__)
+_PREFETCH_KEY = "rosters"
 
 
 @dataclass(eq=False)
@@ -79,6 +80,7 @@ class RosterStore:
         self.rosters: dict[JID, UserRoster] = {}
         # One lock per user, alive while someone holds or waits on it (or a roster keeps it).
         self._locks: weakref.WeakValueDictionary[JID, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.writes = Writes()  # a roster read at SASL success is used only if none ran since
 
     def lock(self, bare: JID) -> asyncio.Lock:
         lock = self._locks.get(bare)
@@ -88,6 +90,11 @@ class RosterStore:
         return lock
 
     # -- sessions come and go ------------------------------------------------------------
+    def prefetch(self, username: str, domain: str, _driver: Any, prefetch: Prefetch) -> None:
+        """auth/success: read the roster with the login's other reads, unless it is in memory."""
+        if JID(username, domain, None) not in self.rosters:
+            prefetch.add(_PREFETCH_KEY, _read_roster, self.writes.snapshot(), username, domain)
+
     async def attach(self, session: Session) -> None:
         """session/bound: share the user's roster with this resource, loading it if needed."""
         roster = self.rosters.get(session.bare)
@@ -97,10 +104,22 @@ class RosterStore:
             self.rosters[session.bare] = roster
         roster.sessions.add(session)
         session.roster = roster.items
-        if is_new:
-            await self._load(roster)
-        else:
+        if not is_new:
             await roster.loaded.wait()
+        elif not self._use_prefetched(roster, session):
+            await self._load(roster)
+
+    def _use_prefetched(self, roster: UserRoster, session: Session) -> bool:
+        """Fill a new roster from the login's prefetch, when it was read and is still true."""
+        prefetch: Prefetch | None = session.data.get(PREFETCH)
+        read = prefetch.take(_PREFETCH_KEY) if prefetch is not None else None
+        if read is None or not self.writes.is_unchanged(read[0]):
+            return False
+        _snapshot, items, version = read
+        roster.items.update((item.jid, item) for item in items)
+        roster.version = version
+        roster.loaded.set()
+        return True
 
     async def _load(self, roster: UserRoster) -> None:
         bare = roster.bare
@@ -162,7 +181,8 @@ class RosterStore:
         """Run `action(owner.local, owner.domain, *args)` in the DB thread, then update memory
         and push the change to the owner's interested resources (§2.1.6)."""
         async with self.lock(owner):
-            change = await db(action, owner.local, owner.domain, *args)
+            with self.writes.writing():
+                change = await db(action, owner.local, owner.domain, *args)
             roster = self.rosters.get(owner)
             if roster is not None and roster.loaded.is_set():
                 roster.apply(change)
@@ -177,6 +197,7 @@ class RosterStore:
 
     async def reload(self, bare: JID) -> None:
         """Hook cluster/roster-changed: another node wrote this roster; read it again."""
+        self.writes.changed()  # a roster prefetched before this is stale
         roster = self.loaded(bare)
         if roster is None or bare.local is None:
             return
@@ -206,3 +227,9 @@ class RosterStore:
                 if session.send_bytes(etree.tostring(iq)):
                     sent += 1
         return sent
+
+
+def _read_roster(snapshot: int | None, username: str, domain: str) -> tuple[int | None, list[Item], int]:
+    """The login prefetch's reader (DB thread): the roster, tagged with when it was asked for."""
+    items, version = actions.load_roster(username, domain)
+    return snapshot, items, version
