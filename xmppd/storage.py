@@ -77,7 +77,7 @@ class Prefetch:
     connection that started it: an aborted login drops it with the connection.
     """
 
-    __slots__ = ("_readers", "_results", "_task")
+    __slots__ = ("_readers", "_results", "_task", "__weakref__")
 
     def __init__(self) -> None:
         self._readers: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {}
