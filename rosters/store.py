@@ -1,7 +1,8 @@
 """The rosters of connected users, in memory (DESIGN.md: the hot path copies no roster).
 
-A user's roster is read once, when the first of their resources binds, and shared by all
-of their resources (`session.roster` is the same dict); it is dropped when the last one
+A user's roster is read once, when the first of their resources logs in (with the login's
+other reads at SASL success, see `xmppd.storage.Prefetch`; at bind when that copy may be
+stale), and shared by all of their resources (`session.roster` is the same dict); it is dropped when the last one
 goes. Every change goes through `RosterStore.change`: the `rosters.actions` function
 writes the database, then the memory copy is updated and the roster push sent (RFC 6121
 §2.1.6), under a per-user lock so that writes, loads and pushes keep one order.
