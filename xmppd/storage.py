@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -16,7 +17,16 @@ log = logging.getLogger(__name__)
 
 async def db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn(*args, **kwargs)` (ORM work) off the event loop; closes stale connections."""
-    return await database_sync_to_async(fn)(*args, **kwargs)
+    try:
+        wrapped = _in_db_thread(fn)
+    except TypeError:  # an unhashable callable
+        wrapped = database_sync_to_async(fn)
+    return await wrapped(*args, **kwargs)
+
+
+# The wrapper of a function is reusable: build it once per function, not at every call
+# (a few microseconds each, three times per login). Bounded: lambdas come and go.
+_in_db_thread = functools.lru_cache(maxsize=256)(database_sync_to_async)
 
 
 def select(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

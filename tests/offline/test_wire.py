@@ -258,7 +258,8 @@ async def test_the_stored_message_on_the_wire(xmpp) -> None:
 
 
 async def test_a_message_stored_after_the_login_check_is_still_delivered(xmpp) -> None:
-    from tests.rosters.test_login_prefetch import authenticate, bind, capture_prefetches
+    from tests.rosters.helpers import authenticate
+    from tests.rosters.test_login_prefetch import bind, capture_prefetches
 
     await xmpp.add_user("alice")
     bob = await online(xmpp, await xmpp.add_user("bob"))

@@ -5,7 +5,6 @@ nothing is left behind by a login that fails or goes away before binding."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import threading
 import weakref
@@ -17,7 +16,7 @@ from offline.models import OfflineMessage
 from rosters import actions
 from rosters.models import RosterItem
 from tests.clients import RawClient, header
-from tests.rosters.helpers import ROSTER, Raw, q, roster_store
+from tests.rosters.helpers import ROSTER, Raw, authenticate, q, roster_store
 from tests.rosters.test_store import queries
 from xmppcore.jid import JID
 from xmppd import storage
@@ -27,28 +26,38 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ALICE = JID.parse("alice@localhost")
 
 
-async def authenticate(srv: Any, user: str = "alice", password: str = "secret") -> RawClient:
-    """A raw connection that has just been told <success/> (PLAIN), before the restart."""
-    raw = await RawClient.open(srv.host, srv.port)
-    raw.send(header())
-    await raw.read_until(rb"</stream:features>")
-    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
-    await raw.read_until(rb"<success|<failure")
-    return raw
-
-
 async def bind(srv: Any, raw: RawClient, resource: str = "r") -> Raw:
-    """Restart the stream and bind: a Raw client reading the rest."""
+    return await Raw.bind(srv, raw, "alice", resource)
+
+
+def gate_roster_reads(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Roster reads wait for the returned event (at most 5 s)."""
+    gate = threading.Event()
+    original = actions.load_roster
+
+    def gated(username: str, domain: str) -> Any:
+        gate.wait(5)
+        return original(username, domain)
+
+    monkeypatch.setattr(actions, "load_roster", gated)
+    return gate
+
+
+async def bind_and_lose(srv: Any, gate: threading.Event, lose: bytes) -> None:
+    """Ask to bind while the prefetch is held; the login ends (`lose` seen); release it;
+    then the connection's prefetch and driver must be gone and nothing bound or kept."""
+    captured = capture_prefetches(srv)
+    raw = await authenticate(srv)
     raw.take()
-    raw.send(header())
-    features = await raw.read_until(rb"</stream:features>")
-    raw.take()
-    client = Raw(raw, f"alice@localhost/{resource}", features)
-    raw.send("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-             f"<resource>{resource}</resource></bind></iq>")
-    await client.stanza(lambda el: el.get("id") == "bind")
-    return client
+    raw.send(header() + "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+    await raw.read_until(lose, timeout=5)
+    raw.close()
+    await asyncio.sleep(0.1)  # let the server see the close while the read is held
+    gate.set()
+    (driver, prefetch), = captured
+    await until(lambda: driver() is None and prefetch() is None)
+    assert srv.server.sessions.resources(ALICE) == []
+    assert ALICE not in roster_store(srv).rosters
 
 
 def capture_prefetches(srv: Any) -> list[tuple[weakref.ref, weakref.ref]]:
@@ -117,27 +126,7 @@ async def test_a_failed_login_reads_nothing_ahead(xmpp, monkeypatch) -> None:
 
 async def test_a_login_gone_before_bind_leaves_nothing_behind(xmpp, monkeypatch) -> None:
     await xmpp.add_user("alice")
-    captured = capture_prefetches(xmpp)
-    gate = threading.Event()
-    original = actions.load_roster
-
-    def gated(username: str, domain: str) -> Any:
-        gate.wait(5)
-        return original(username, domain)
-
-    monkeypatch.setattr(actions, "load_roster", gated)
-    raw = await authenticate(xmpp)
-    raw.take()
-    # Bind asked while the prefetch is still reading, then the client goes away.
-    raw.send(header() + "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-    await raw.read_until(rb"</stream:features>")
-    raw.close()
-    await asyncio.sleep(0.1)  # let the server see the close while the read is held
-    gate.set()
-    (driver, prefetch), = captured
-    await until(lambda: driver() is None and prefetch() is None)
-    assert xmpp.server.sessions.resources(ALICE) == []
-    assert ALICE not in roster_store(xmpp).rosters
+    await bind_and_lose(xmpp, gate_roster_reads(monkeypatch), rb"</stream:features>")
 
 
 async def test_a_roster_change_after_the_prefetch_is_not_hidden(xmpp) -> None:
@@ -169,22 +158,5 @@ async def test_no_roster_read_ahead_for_a_user_already_online(xmpp, monkeypatch)
 async def test_a_login_timed_out_while_bind_waits_binds_nothing(make_server, monkeypatch) -> None:
     srv = await make_server(login_timeout=1)
     await srv.add_user("alice")
-    captured = capture_prefetches(srv)
-    gate = threading.Event()
-    original = actions.load_roster
-
-    def gated(username: str, domain: str) -> Any:
-        gate.wait(5)
-        return original(username, domain)
-
-    monkeypatch.setattr(actions, "load_roster", gated)
-    raw = await authenticate(srv)
-    raw.take()
-    raw.send(header() + "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-    await raw.read_until(rb"connection-timeout", timeout=5)  # RFC 6120 §4.9.3.4, bind still waiting
-    gate.set()
-    (driver, prefetch), = captured
-    await until(lambda: driver() is None and prefetch() is None)
-    assert srv.server.sessions.resources(ALICE) == []
-    assert ALICE not in roster_store(srv).rosters
-    raw.close()
+    # RFC 6120 §4.9.3.4: the login timer ends the stream while bind still waits.
+    await bind_and_lose(srv, gate_roster_reads(monkeypatch), rb"connection-timeout")
