@@ -6,7 +6,7 @@
 # Appends to bench/results/compare.jsonl (labels server/scenario/repN) and prints the medians.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"; TOP="$(dirname "$HERE")"
-BENCH="${BENCH:-$TOP/../shared/bench}"
+BENCH="${BENCH:-$TOP/../shared/bench}"; [ -d "$BENCH" ] || BENCH="$TOP/../../shared/bench"  # from a worktree
 OUT="${OUT:-$HERE/results/compare.jsonl}"; mkdir -p "$(dirname "$OUT")"
 REPS="${1:-1}"; shift || true
 SCEN="${*:-login-seq login-conc login-plain idle-1k chat presence ws-login ws-chat}"

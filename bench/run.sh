@@ -4,10 +4,10 @@
 #   bench/run.sh setup [N]          fresh data dir, register user1..userN (XEP-0077), rosters, warm SCRAM cache
 #   bench/run.sh run REPS SCEN...   scenarios as in run-matrix.sh (login-seq login-conc login-plain idle-1k ... chat presence)
 #   bench/run.sh start|stop         just the server
-# env: BENCH=../shared/bench (where xmppbench.py is), OUT=bench/results/raw.jsonl, PORT=35222
+# env: BENCH=../shared/bench (where xmppbench.py is; ../../shared/bench from a worktree), OUT=bench/results/raw.jsonl, PORT=35222
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"; TOP="$(dirname "$HERE")"
-BENCH="${BENCH:-$TOP/../shared/bench}"
+BENCH="${BENCH:-$TOP/../shared/bench}"; [ -d "$BENCH" ] || BENCH="$TOP/../../shared/bench"  # from a worktree
 OUT="${OUT:-$HERE/results/raw.jsonl}"; mkdir -p "$(dirname "$OUT")"
 PORT="${PORT:-16222}"; HTTP="${HTTP_PORT:-16280}"  # below the ephemeral range (32768+)
 PY="$TOP/.venv/bin/python"

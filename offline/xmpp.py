@@ -7,7 +7,11 @@ Hooks handled:
       with no available resource of non-negative priority.
   presence/initial (session): after a session's initial presence with a non-negative
       priority, send it the stored messages, oldest first, and delete those written (§2
-      step 5); each carries a XEP-0203 <delay/> stamped when it was stored.
+      step 5); each carries a XEP-0203 <delay/> stamped when it was stored. No query when
+      the login's prefetch found the store empty and nothing was stored since.
+  auth/success (username, domain, driver, prefetch): whether the store is empty, read with
+      the login's other reads (single-node servers: another node could store unseen).
+  session/bound (session): keeps that answer until the initial presence.
   session/presence-changed (session): the same when an available session's priority
       goes from negative to non-negative ("next sends non-negative available presence").
 Only types normal and chat reach the store (§3, enforced by plugins/message.py).
@@ -28,7 +32,7 @@ from offline import actions
 from xmppcore import ns
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza
-from xmppd.storage import db
+from xmppd.storage import PREFETCH, Prefetch, Writes, db
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from xmppd.sessions import Session
 
 MODULE = "offline"  # key of this module's state in Session.data: the last priority seen
+EMPTY_AT = "offline.empty"  # Session.data: the Writes snapshot at which the store was empty
 DELAY_REASON = "Offline Storage"  # XEP-0203 §3 example 1
 FLUSH_BATCH = 100
 # Our own XML, read back from the database: still parsed with entities and network off.
@@ -89,6 +94,7 @@ class OfflineStore:
     def __init__(self, server: "Server") -> None:
         self.server = server
         self._flushing: dict[JID, _FlushGuard] = {}
+        self.writes = Writes()
 
     async def store(self, stanza: Stanza) -> bool | None:
         el = stanza.el
@@ -98,15 +104,32 @@ class OfflineStore:
         stored = with_delay(el, owner.domain, datetime.now(timezone.utc))
         xml = etree.tostring(stored, encoding="unicode")
         sender = str(stanza.from_) if stanza.from_ is not None else ""
-        if await db(actions.do_store_message, owner.local, owner.domain, sender, xml,
-                    self.server.config.offline_quota):
+        with self.writes.writing():
+            stored_ok = await db(actions.do_store_message, owner.local, owner.domain, sender, xml,
+                                 self.server.config.offline_quota)
+        if stored_ok:
             return True
         return None  # quota reached: the router bounces the message (service-unavailable)
+
+    def prefetch(self, username: str, domain: str, _driver: object, prefetch: Prefetch) -> None:
+        """Hook auth/success: is the store empty? (asked with the login's other reads)."""
+        if getattr(self.server, "cluster", None) is None:
+            prefetch.add(MODULE, _read_is_empty, self.writes.snapshot(), username, domain)
+
+    def bound(self, session: "Session") -> None:
+        """Hook session/bound: keep the prefetched 'empty' until the initial presence."""
+        prefetch: Prefetch | None = session.data.get(PREFETCH)
+        read = prefetch.take(MODULE) if prefetch is not None else None
+        if read is not None and read[1]:
+            session.data[EMPTY_AT] = read[0]
 
     async def initial(self, session: "Session") -> None:
         """Hook presence/initial: flush when the first available presence is non-negative."""
         session.data[MODULE] = session.priority
+        if self.writes.is_unchanged(session.data.pop(EMPTY_AT, None)):
+            return None  # empty at login and nothing stored since: nothing to send
         await self.flush(session)
+        return None
 
     async def presence_changed(self, session: "Session") -> None:
         """Hook session/presence-changed: flush when the priority rises from below zero."""
@@ -164,7 +187,14 @@ def load(server: "Server") -> "Module":
                   status="complete", notes="stamps offline messages")
     store = OfflineStore(server)
     module.hook("message/offline", store.store)
+    module.hook("auth/success", store.prefetch)
+    module.hook("session/bound", store.bound)
     module.hook("presence/initial", store.initial)
     module.hook("session/presence-changed", store.presence_changed)
     module.add_feature(ns.MSGOFFLINE)
     return module
+
+
+def _read_is_empty(snapshot: int | None, username: str, domain: str) -> tuple[int | None, bool]:
+    """The login prefetch's reader (DB thread): whether the user has no stored message."""
+    return snapshot, not actions.get_messages(username, domain, 0, 1)

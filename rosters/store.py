@@ -1,10 +1,12 @@
 """The rosters of connected users, in memory (DESIGN.md: the hot path copies no roster).
 
-A user's roster is read once, when the first of their resources binds, and shared by all
-of their resources (`session.data[ITEMS]` is the same dict); it is dropped when the last
-one goes. The module's per-session state (DESIGN.md "Sessions and their lifetime"):
-ITEMS (the shared roster), INTERESTED (§2.1.6: the resource asked for the roster, so it gets
-pushes; replicated to the other cluster nodes) and DIRECTED (§4.6: directed-presence targets). Every change goes through `RosterStore.change`: the `rosters.actions` function
+A user's roster is read once, when the first of their resources logs in (with the login's
+other reads at SASL success, see `xmppd.storage.Prefetch`; at bind when that copy may be
+stale), and shared by all of their resources (`session.data[ITEMS]` is the same dict); it is
+dropped when the last one goes. The module's per-session state (DESIGN.md "Sessions and their
+lifetime"): ITEMS (the shared roster), INTERESTED (§2.1.6: the resource asked for the roster,
+so it gets pushes; replicated to the other cluster nodes) and DIRECTED (§4.6: directed-presence
+targets). Every change goes through `RosterStore.change`: the `rosters.actions` function
 writes the database, then the memory copy is updated and the roster push sent (RFC 6121
 §2.1.6), under a per-user lock so that writes, loads and pushes keep one order.
 """
@@ -26,7 +28,7 @@ from rosters.items import Item, item_element, query_element
 from xmppcore.jid import JID
 from xmppcore.stanza import make
 from xmppd.sessions import Session
-from xmppd.storage import db
+from xmppd.storage import PREFETCH, Prefetch, Writes, db
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -49,7 +51,7 @@ def directed_targets(session: Any) -> set[JID]:
     if targets is None:
         targets = session.data[DIRECTED] = set()
     return targets
-
+_PREFETCH_KEY = "rosters"
 
 
 @dataclass(eq=False)
@@ -99,6 +101,7 @@ class RosterStore:
         self.rosters: dict[JID, UserRoster] = {}
         # One lock per user, alive while someone holds or waits on it (or a roster keeps it).
         self._locks: weakref.WeakValueDictionary[JID, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.writes = Writes()  # a roster read at SASL success is used only if none ran since
 
     def lock(self, bare: JID) -> asyncio.Lock:
         lock = self._locks.get(bare)
@@ -108,6 +111,11 @@ class RosterStore:
         return lock
 
     # -- sessions come and go ------------------------------------------------------------
+    def prefetch(self, username: str, domain: str, _driver: Any, prefetch: Prefetch) -> None:
+        """auth/success: read the roster with the login's other reads, unless it is in memory."""
+        if JID(username, domain, None) not in self.rosters:
+            prefetch.add(_PREFETCH_KEY, _read_roster, self.writes.snapshot(), username, domain)
+
     async def attach(self, session: Session) -> None:
         """session/bound: share the user's roster with this resource, loading it if needed."""
         roster = self.rosters.get(session.bare)
@@ -117,10 +125,22 @@ class RosterStore:
             self.rosters[session.bare] = roster
         roster.sessions.add(session)
         session.data[ITEMS] = roster.items
-        if is_new:
-            await self._load(roster)
-        else:
+        if not is_new:
             await roster.loaded.wait()
+        elif not self._use_prefetched(roster, session):
+            await self._load(roster)
+
+    def _use_prefetched(self, roster: UserRoster, session: Session) -> bool:
+        """Fill a new roster from the login's prefetch, when it was read and is still true."""
+        prefetch: Prefetch | None = session.data.get(PREFETCH)
+        read = prefetch.take(_PREFETCH_KEY) if prefetch is not None else None
+        if read is None or not self.writes.is_unchanged(read[0]):
+            return False
+        _snapshot, items, version = read
+        roster.items.update((item.jid, item) for item in items)
+        roster.version = version
+        roster.loaded.set()
+        return True
 
     async def _load(self, roster: UserRoster) -> None:
         bare = roster.bare
@@ -182,7 +202,8 @@ class RosterStore:
         """Run `action(owner.local, owner.domain, *args)` in the DB thread, then update memory
         and push the change to the owner's interested resources (§2.1.6)."""
         async with self.lock(owner):
-            change = await db(action, owner.local, owner.domain, *args)
+            with self.writes.writing():
+                change = await db(action, owner.local, owner.domain, *args)
             roster = self.rosters.get(owner)
             if roster is not None and roster.loaded.is_set():
                 roster.apply(change)
@@ -197,6 +218,7 @@ class RosterStore:
 
     async def reload(self, bare: JID) -> None:
         """Hook cluster/roster-changed: another node wrote this roster; read it again."""
+        self.writes.changed()  # a roster prefetched before this is stale
         roster = self.loaded(bare)
         if roster is None or bare.local is None:
             return
@@ -226,3 +248,9 @@ class RosterStore:
                 if session.send_bytes(etree.tostring(iq)):
                     sent += 1
         return sent
+
+
+def _read_roster(snapshot: int | None, username: str, domain: str) -> tuple[int | None, list[Item], int]:
+    """The login prefetch's reader (DB thread): the roster, tagged with when it was asked for."""
+    items, version = actions.load_roster(username, domain)
+    return snapshot, items, version

@@ -1,7 +1,10 @@
 """RFC 6121 §2-§4: rosters, presence subscriptions and presence — the app's XMPP face.
 
 Hooks handled:
-  session/bound (session): load the user's roster once, shared by their resources
+  auth/success (username, domain, driver, prefetch): read the roster with the login's other
+    reads, unless in memory already
+  session/bound (session): load the user's roster once (or take the prefetched one), shared
+    by their resources
   session/closed (session, unavailable element or None): unavailable broadcast (§4.5.2), free
   iq-get / iq-set self jabber:iq:roster:query: roster get, set, remove (§2.1-§2.5), versioning (§2.6)
   iq-get / iq-set bare jabber:iq:roster:query: another user's roster: forbidden (§2.3.3)
@@ -177,6 +180,7 @@ def load(server: "Server") -> Module:
     module.session_state(ITEMS)
     module.session_state(INTERESTED, replicate=True)
     module.session_state(DIRECTED)
+    module.hook("auth/success", store.prefetch)  # the roster read overlaps the stream restart
     module.hook("session/bound", store.attach)
     # Before other observers of a closing session: contacts must see it go at once.
     module.hook("session/closed", presence.session_closed, priority=SESSION_GONE_BROADCAST)

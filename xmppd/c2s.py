@@ -25,6 +25,7 @@ from xmppcore.stream import (NonzaReceived, SaslReceived, StanzaReceived, StartT
 from xmppd.authlimit import AuthThrottle
 from xmppd.origin import STREAM
 from xmppd.sessions import Session
+from xmppd.storage import PREFETCH, Prefetch
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -93,6 +94,7 @@ class C2SDriver:
         self.sasl_failures = 0
         self.is_closing = False
         self.stream_ended = False  # closed by the protocol (either side's </stream>, an error)
+        self.login_prefetch: Prefetch | None = None  # reads started at SASL success, taken at bind
         self._closed_fired = False
         self.unavailable: etree._Element | None = None
         self._login_timer = self._start_login_timer()
@@ -322,6 +324,11 @@ class C2SDriver:
         self.transport.write(etree.tostring(_el(ns.SASL, "success", text)))
         self.machine.jid = bare
         self.machine.restart()
+        # The reads bind needs (roster, offline check) start now, in one trip to the DB
+        # thread, while the client restarts its stream (RFC 6120 §6.4.6) and asks to bind.
+        self.login_prefetch = Prefetch()
+        await self.server.hooks.fire_all("auth/success", username, domain, self, self.login_prefetch)
+        self.login_prefetch.start()
 
     async def _sasl_failed(self, condition: str, text: str | None) -> None:
         account = None
@@ -382,6 +389,11 @@ class C2SDriver:
         except InvalidJID:
             self.send(error_reply(stanza.el, StanzaError("bad-request", "invalid resource")))
             return
+        prefetch = self.login_prefetch
+        if prefetch is not None:
+            await prefetch.ready()  # usually done already: started at SASL success
+            if self.is_closing:  # the connection went meanwhile: bind nothing
+                return
         session = Session(full, self._write_stanza, self._close_from_server,
                           transport=self.transport.kind, ip=self.transport.peer)
         session.connected_at = session.last_activity = time.monotonic()
@@ -396,7 +408,11 @@ class C2SDriver:
         result = etree.Element(ns.q(ns.BIND, "bind"), nsmap={None: ns.BIND})
         etree.SubElement(result, ns.q(ns.BIND, "jid")).text = str(full)
         self.send(iq_result(stanza, result))
+        if prefetch is not None:
+            session.data[PREFETCH] = prefetch  # taken by the modules at session/bound
         await self.server.hooks.fire_all("session/bound", session)
+        session.data.pop(PREFETCH, None)
+        self.login_prefetch = None
 
     # -- closing -----------------------------------------------------------------
     def fail(self, err: StreamError) -> None:

@@ -223,6 +223,22 @@ class TestLogout:
         assert actions.do_record_logout("alice", DOMAIN, None)
         assert actions.get_last_logout("alice", DOMAIN)[1] == ""
 
+    def test_record_logouts_in_a_burst(self) -> None:
+        from datetime import datetime, timezone
+
+        actions.do_create_account("alice", DOMAIN, "pw")
+        actions.do_create_account("bob", DOMAIN, "pw")
+        one = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+        two = datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc)
+        assert actions.do_record_logouts([("alice", DOMAIN, one, "Gone fishing"),
+                                          ("bob", DOMAIN, two, None),
+                                          ("ghost", DOMAIN, two, "nobody")]) == 2
+        assert actions.get_last_logout("alice", DOMAIN) == (one, "Gone fishing")
+        assert actions.get_last_logout("bob", DOMAIN) == (two, "")
+        assert actions.get_last_logout("ghost", DOMAIN) is None
+        assert actions.do_record_logouts([("alice", DOMAIN, two, "x" * 5000)]) == 1
+        assert actions.get_last_logout("alice", DOMAIN) == (two, "x" * actions.MAX_STATUS_LENGTH)
+
     def test_record_logout_of_missing_account(self) -> None:
         assert actions.do_record_logout("ghost", DOMAIN, "bye") is False
         assert actions.do_record_logout("bad name", DOMAIN, "bye") is False

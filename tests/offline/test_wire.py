@@ -256,3 +256,23 @@ async def test_the_stored_message_on_the_wire(xmpp) -> None:
         rb'from="alice@localhost/desk"><body>ping\?</body>'
         rb'<delay xmlns="urn:xmpp:delay" from="localhost" '
         rb'stamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z">Offline Storage</delay></message>', message), message
+
+
+async def test_a_message_stored_after_the_login_check_is_still_delivered(xmpp) -> None:
+    from tests.rosters.helpers import authenticate
+    from tests.rosters.test_login_prefetch import bind, capture_prefetches
+
+    await xmpp.add_user("alice")
+    bob = await online(xmpp, await xmpp.add_user("bob"))
+    captured = capture_prefetches(xmpp)
+    raw = await authenticate(xmpp)
+    (_driver, prefetch), = captured
+    await prefetch().ready()  # the store was read empty at SASL success ...
+    bob.send_message(mto="alice@localhost", mbody="meanwhile", mtype="chat")
+    await eventually(lambda: _equals(stored_count("alice"), 1), timeout=5)  # ... then written
+    alice = await bind(xmpp, raw)
+    alice.send("<presence/>")
+    message = await alice.stanza(lambda el: el.tag == q("jabber:client", "message"))
+    assert message.findtext(q("jabber:client", "body")) == "meanwhile"
+    assert await stored_count("alice") == 0
+    alice.close()

@@ -84,6 +84,17 @@ def item_xml(iq: Any, jid: str) -> Any:
     raise AssertionError(f"no item {jid} in {iq}")
 
 
+async def authenticate(srv: RunningServer, user: str = "alice", password: str = "secret") -> RawClient:
+    """A raw connection that has just been answered <success/> or <failure/> (PLAIN)."""
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    await raw.read_until(rb"</stream:features>")
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    await raw.read_until(rb"<success|<failure")
+    return raw
+
+
 class Raw:
     """A logged-in raw XML client: exact XML out, parsed top-level elements in."""
 
@@ -101,12 +112,11 @@ class Raw:
     @classmethod
     async def login(cls, srv: RunningServer, user: str, resource: str = "raw") -> "Raw":
         """Authenticate with PLAIN and bind."""
-        raw = await RawClient.open(srv.host, srv.port)
-        raw.send(header())
-        await raw.read_until(rb"</stream:features>")
-        token = base64.b64encode(f"\0{user}\0secret".encode()).decode()
-        raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
-        await raw.read_until(rb"<success")
+        return await cls.bind(srv, await authenticate(srv, user), user, resource)
+
+    @classmethod
+    async def bind(cls, srv: RunningServer, raw: RawClient, user: str, resource: str = "raw") -> "Raw":
+        """After <success/>: restart the stream and bind."""
         raw.take()
         raw.send(header())
         features = await raw.read_until(rb"</stream:features>")
