@@ -30,6 +30,7 @@ from xmppcore.errors import StanzaError, error_reply
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
+from xmppd.priorities import OBSERVE
 from xmppd.storage import db
 
 log = logging.getLogger(__name__)
@@ -349,7 +350,7 @@ def load(server: "Server") -> Module:
     module.hook("session/closed", handlers.session_closed)
     module.hook("server/stopping", handlers.flush)
     module.hook("account/flush-logouts", handlers.flush)
-    module.hook("presence/broadcast", handlers.observe_presence, priority=1000)
+    module.hook("presence/broadcast", handlers.observe_presence, priority=OBSERVE)
     # Always let register iqs through before authentication: when registration is off they
     # get the service-unavailable §3.1 requires rather than a stream error.
     server.preauth_namespaces.add(ns.REGISTER)
