@@ -38,6 +38,7 @@ def check_permission(cmd: Command, actor: Actor, args: dict[str, Any]) -> None:
         raise CommandError("forbidden", f"{cmd.name} changes state; this credential is read-only")
     if actor.is_server_admin:
         return
+    check_rank(cmd, actor, _scope_jids(args))
     domains = _scope_domains(args)
     if cmd.permission == "server_admin":
         raise CommandError("forbidden", f"{cmd.name} is for server administrators")
@@ -58,6 +59,25 @@ def check_permission(cmd: Command, actor: Actor, args: dict[str, Any]) -> None:
     if actor.jid is not None and own and all(j == actor.jid.bare for j in own):
         return
     raise CommandError("forbidden", f"{cmd.name} may only be run on your own account")
+
+
+def outranks(target: JID, actor: Actor) -> bool:
+    """Whether the account `target` holds rights `actor` lacks: a server administrator over
+    anyone else, a domain administrator over someone administering none or fewer of its domains."""
+    if actor.jid is not None and target == actor.jid.bare:
+        return False
+    rights = actor_for_jid(target)
+    if rights.is_server_admin:
+        return not actor.is_server_admin
+    return not rights.admin_domains <= actor.admin_domains
+
+
+def check_rank(cmd: Command, actor: Actor, targets: Iterable[JID]) -> None:
+    """No actor acts on an account with more rights than its own, through any face: else a
+    domain administrator could reset a server administrator's password and take the server."""
+    above = sorted(str(t) for t in targets if outranks(t, actor))
+    if above:
+        raise CommandError("forbidden", f"{cmd.name}: {', '.join(above)} has more rights than you")
 
 
 def may_list(cmd: Command, actor: Actor) -> bool:
