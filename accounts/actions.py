@@ -9,6 +9,7 @@ in `xmppd.storage.db`. Usernames are normalized with the RFC 7622 §3.3 localpar
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.conf import settings
@@ -40,6 +41,10 @@ class InvalidAccountJID(AccountError):
 
 class AccountExists(AccountError):
     """An account with that username already exists on that domain."""
+
+
+class AccountReserved(AccountExists):
+    """The username is kept for the operators (XMPP_RESERVED_USERNAMES, the administrators)."""
 
 
 class AccountNotFound(AccountError):
@@ -147,6 +152,34 @@ def do_create_account(jid_or_user: str, domain: str | None, password: str) -> Ac
         account_created.send(sender=Account, account=account)
     log.info("account created: %s", jid)
     return account
+
+
+def _admin_jids() -> set[JID]:
+    """The bare JIDs of XMPP_ADMINS and XMPP_DOMAIN_ADMINS ("domain=jid1 jid2;...")."""
+    texts = list(getattr(settings, "XMPP_ADMINS", ()) or ())
+    texts += re.findall(r"[^\s,;=]+@[^\s,;=]+", getattr(settings, "XMPP_DOMAIN_ADMINS", "") or "")
+    out = set()
+    for text in texts:
+        try:
+            out.add(JID.parse(text).bare)
+        except InvalidJID:
+            continue
+    return out
+
+
+def is_reserved(jid: JID) -> bool:
+    """Whether nobody may take `jid` for themselves: an administrator's JID, or a username in
+    XMPP_RESERVED_USERNAMES (admin, postmaster, abuse, ...: RFC 2142 role mailboxes)."""
+    names = {n.strip().lower() for n in getattr(settings, "XMPP_RESERVED_USERNAMES", ()) or ()}
+    return (jid.local or "").lower() in names or jid.bare in _admin_jids()
+
+
+def do_register_account(username: str, domain: str, password: str) -> Account:
+    """Self-service registration (XEP-0077): as do_create_account, except that reserved names
+    raise AccountReserved (operators create those accounts with do_create_account)."""
+    if is_reserved(parse_account_jid(username, domain)):
+        raise AccountReserved(f"the username {username} is reserved")
+    return do_create_account(username, domain, password)
 
 
 def do_set_password(jid_or_user: str, domain: str | None, password: str) -> None:

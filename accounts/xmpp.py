@@ -258,10 +258,11 @@ class Accounts:
         if not username or not password:
             raise StanzaError("not-acceptable", "a username and a password are required")
         try:
-            await db(actions.do_create_account, username, stanza.origin.domain, password)
+            await db(actions.do_register_account, username, stanza.origin.domain, password)
         except actions.InvalidAccountJID as exc:
             raise StanzaError("jid-malformed", str(exc)) from None
         except actions.AccountExists:
+            # §3.1: <conflict/> "the desired username is already in use": so is a reserved one.
             raise StanzaError("conflict", "that username is taken") from None
         except actions.InvalidPassword as exc:
             raise StanzaError("not-acceptable", str(exc)) from None
@@ -325,6 +326,7 @@ class Accounts:
             await db(actions.do_delete_account, sender.local, sender.domain)
         except actions.AccountNotFound:
             raise StanzaError("registration-required") from None
+        await self.server.hooks.fire("account/deleted", sender.bare)
         origin = stanza.origin
         origin.send(iq_result(stanza))
         # §3.2 scenario 1: "terminate all active sessions for the entity" — the others get

@@ -178,6 +178,20 @@ def do_delete_roster(username: str, domain: str) -> int:
     return count
 
 
+def do_forget_contact(username: str, domain: str) -> list[tuple[str, str]]:
+    """Remove `username@domain` (the account is gone) from every other roster, with its
+    subscriptions both ways, so whoever registers the name later inherits nobody's presence
+    (RFC 6121 §2.5.2 has the server do this when a user removes a contact). Returns the owners."""
+    rows = RosterItem.objects.filter(jid=f"{username}@{domain}")
+    with transaction.atomic():
+        owners = sorted(set(rows.values_list("username", "domain")))
+        rows.delete()
+        for owner in owners:
+            _bump(*owner)
+    return owners
+
+
 def on_account_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """post_delete of accounts.Account: runs inside the deleting transaction."""
     do_delete_roster(instance.username, instance.domain)
+    do_forget_contact(instance.username, instance.domain)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lxml import etree
 
-from rosters import actions
+from rosters import actions, states
 from rosters.actions import Change
 from rosters.items import Item, item_element, query_element
 from xmppcore.jid import JID
@@ -227,6 +227,19 @@ class RosterStore:
             roster.items.clear()  # the same dict: the sessions share it
             roster.items.update((item.jid, item) for item in items)
             roster.version = version
+
+    async def forget(self, gone: JID) -> None:
+        """Hook account/deleted: the database no longer lists `gone` in anyone's roster
+        (`actions.do_forget_contact`); drop it from the rosters in memory and push the
+        removal to their interested resources (RFC 6121 §2.1.6, §2.5.2)."""
+        bare = gone.bare
+        for owner, roster in list(self.rosters.items()):
+            before = roster.items.get(bare) if roster.loaded.is_set() else None
+            if before is None:
+                continue
+            await self.reload(owner)
+            if before.is_listed:
+                self.push(owner, Change(states.Outcome(before, None, forward=False), roster.version))
 
     def push(self, owner: JID, change: Change) -> int:
         """RFC 6121 §2.1.6: a roster push to every interested resource of `owner`."""

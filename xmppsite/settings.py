@@ -51,6 +51,10 @@ XMPP_MAX_DEPTH = int(os.environ.get("XMPP_MAX_DEPTH", "64"))
 XMPP_ADMINS = env_list("XMPP_ADMINS", "")
 # Domain administrators for the operator commands: "domain=jid1 jid2;domain2=jid3".
 XMPP_DOMAIN_ADMINS = os.environ.get("XMPP_DOMAIN_ADMINS", "")
+# Usernames nobody may register in-band (XEP-0077); the administrators' JIDs are reserved too.
+XMPP_RESERVED_USERNAMES = env_list("XMPP_RESERVED_USERNAMES", "admin,administrator,root,postmaster,abuse,"
+                                   "support,hostmaster,webmaster,security,noc,info,sysadmin,operator,"
+                                   "system,server,staff,help,xmpp,jabber")
 # KEY=VALUE lines the `reload` command reads over the environment (default <XMPP_DATA_DIR>/xmppd.env).
 XMPP_ENV_FILE = os.environ.get("XMPP_ENV_FILE", "")
 XMPP_SCRAM_ITERATIONS = int(os.environ.get("XMPP_SCRAM_ITERATIONS", "4096"))

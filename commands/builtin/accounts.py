@@ -35,6 +35,7 @@ async def unregister(ctx: Context, jid: JID) -> None:
     except actions.AccountError as exc:
         raise from_account_error(exc) from None
     close_sessions_if_running(jid, "not-authorized")
+    await ctx.server.hooks.fire("account/deleted", jid.bare)
 
 
 def change_password(ctx: Context, jid: JID, password: str) -> None:
