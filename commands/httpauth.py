@@ -33,6 +33,7 @@ import binascii
 import logging
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import unquote, urlsplit
@@ -41,6 +42,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from lxml import etree
 
+from commands.ratelimit import Window
 from xmppcore import ns
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, make
@@ -56,9 +58,15 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 300.0
 MAX_PENDING = 3  # per bare JID: bounds prompt bombing (§6.1)
-MAX_TXID = 256
+MAX_TXID = 64  # the id is shown to the user (§4.5): short, one line
 SESSION_KEY = "xmpp_verified_jid"
 _METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")  # xs:NCName and an HTTP token (RFC 9110 §9.1)
+# Control, format (bidi overrides) and line/paragraph separators: the id the user reads in their
+# client must be one honest line (§6.1), not a forged second line of the prompt.
+_UNSHOWABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# /auth/xmpp/ attempts per client address and prompts per target account (§6.1), per minute.
+PER_ADDRESS = Window()
+PER_ACCOUNT = Window()
 ACCEPT_WORDS = frozenset({"ok", "yes", "y", "confirm", "accept"})
 DENY_WORDS = frozenset({"no", "n", "deny", "reject"})
 
@@ -244,6 +252,8 @@ def check_fields(method: Any, url: Any, txid: Any) -> tuple[str, str, str]:
         raise InvalidRequest("url", "must be a full http(s) URL")
     if not isinstance(txid, str) or not txid or len(txid) > MAX_TXID:
         raise InvalidRequest("id", f"a transaction id of 1 to {MAX_TXID} characters is required")
+    if any(unicodedata.category(c) in _UNSHOWABLE for c in txid):
+        raise InvalidRequest("id", "the transaction id must be one line of printable characters")
     return method.upper(), url, txid
 
 
@@ -318,9 +328,18 @@ def _challenge(status: int, message: str) -> "HttpResponse":
     return response
 
 
+def _too_many(message: str) -> "HttpResponse":
+    from django.http import JsonResponse
+
+    response = JsonResponse({"status": "busy", "message": message}, status=429)
+    response["Retry-After"] = str(int(PER_ADDRESS.period))  # RFC 6585 §4
+    return response
+
+
 @require_safe  # GET/HEAD only: a confirmed login changes the session, never other state
 async def xmpp_login(request: "HttpRequest") -> "HttpResponse":
     """/auth/xmpp/: §4.1-§4.7 for a browser; a confirmed JID is kept in the Django session."""
+    from django.conf import settings
     from django.http import JsonResponse
 
     from commands.builtin._common import hosted_domains
@@ -330,11 +349,15 @@ async def xmpp_login(request: "HttpRequest") -> "HttpResponse":
         return _challenge(401, "log in with your JID as user name and a transaction id of your "
                                "choice as password; confirm it in your XMPP client")
     userid, txid = credentials
+    if not PER_ADDRESS.allow(request.META.get("REMOTE_ADDR", ""), settings.XMPP_HTTP_AUTH_PER_ADDRESS):
+        return _too_many("too many attempts from your address")
     try:
         jid = check_target(userid, hosted_domains())
         method, url, txid = check_fields(request.method, request.build_absolute_uri(), txid)
     except InvalidRequest as exc:
         return _challenge(401, f"{exc.field}: {exc}")
+    if not PER_ACCOUNT.allow(str(jid.bare), settings.XMPP_HTTP_AUTH_PER_ACCOUNT):
+        return _too_many("too many confirmations asked of this account")
     outcome = await request_confirmation(jid, method, url, txid)
     if outcome == "denied":  # §4.7: the HTTP server MUST return Forbidden
         return _challenge(403, "the request was denied from the XMPP client")

@@ -55,6 +55,9 @@ XMPP_DOMAIN_ADMINS = os.environ.get("XMPP_DOMAIN_ADMINS", "")
 XMPP_RESERVED_USERNAMES = env_list("XMPP_RESERVED_USERNAMES", "admin,administrator,root,postmaster,abuse,"
                                    "support,hostmaster,webmaster,security,noc,info,sysadmin,operator,"
                                    "system,server,staff,help,xmpp,jabber")
+# XEP-0070 /auth/xmpp/: attempts per client address, prompts per target account, per minute (0: no limit).
+XMPP_HTTP_AUTH_PER_ADDRESS = int(os.environ.get("XMPP_HTTP_AUTH_PER_ADDRESS", "10"))
+XMPP_HTTP_AUTH_PER_ACCOUNT = int(os.environ.get("XMPP_HTTP_AUTH_PER_ACCOUNT", "5"))
 # KEY=VALUE lines the `reload` command reads over the environment (default <XMPP_DATA_DIR>/xmppd.env).
 XMPP_ENV_FILE = os.environ.get("XMPP_ENV_FILE", "")
 XMPP_SCRAM_ITERATIONS = int(os.environ.get("XMPP_SCRAM_ITERATIONS", "4096"))
