@@ -58,6 +58,8 @@ XMPP_RESERVED_USERNAMES = env_list("XMPP_RESERVED_USERNAMES", "admin,administrat
 # XEP-0070 /auth/xmpp/: attempts per client address, prompts per target account, per minute (0: no limit).
 XMPP_HTTP_AUTH_PER_ADDRESS = int(os.environ.get("XMPP_HTTP_AUTH_PER_ADDRESS", "10"))
 XMPP_HTTP_AUTH_PER_ACCOUNT = int(os.environ.get("XMPP_HTTP_AUTH_PER_ACCOUNT", "5"))
+# host:port: serve /admin/ and /api/ only on this separate HTTP listener (empty: on XMPP_HTTP_PORT).
+XMPP_ADMIN_HTTP_BIND = os.environ.get("XMPP_ADMIN_HTTP_BIND", "")
 # KEY=VALUE lines the `reload` command reads over the environment (default <XMPP_DATA_DIR>/xmppd.env).
 XMPP_ENV_FILE = os.environ.get("XMPP_ENV_FILE", "")
 XMPP_SCRAM_ITERATIONS = int(os.environ.get("XMPP_SCRAM_ITERATIONS", "4096"))
@@ -114,8 +116,10 @@ def _secret_key() -> str:
 
         XMPP_DATA_DIR.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(50)
-        path.write_text(key)
-        path.chmod(0o600)
+        # Created owner-only: never readable by others, not even between a write and a chmod.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
         return key
 
 
@@ -142,6 +146,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "xmppsite.security.SecurityMiddleware",  # Secure cookies over HTTPS; XMPP_ADMIN_HTTP_BIND
     # Static files before anything else touches the request (WhiteNoise, async under Daphne).
     "xmppsite.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,7 +207,14 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
 
-AUTH_PASSWORD_VALIDATORS: list[dict] = []
+# The Django admin's staff passwords (XMPP account passwords are SCRAM's business).
+AUTH_PASSWORD_VALIDATORS: list[dict] = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -111,6 +111,15 @@ def _https_endpoint(port: int, bind: str) -> str:
     return endpoint
 
 
+def admin_endpoint(bind: str) -> str:
+    """XMPP_ADMIN_HTTP_BIND ("host:port"): the separate listener that alone answers /admin/ and
+    /api/ (xmppsite.security); keep it on loopback or a management network."""
+    from twisted.internet.endpoints import quoteStringArgument as quote
+
+    host, _, port = bind.strip().rpartition(":")
+    return f"tcp:port={int(port)}:interface={quote(host.strip('[]') or '127.0.0.1')}"
+
+
 class Command(BaseCommand):
     help = "Run the XMPP server (c2s, direct TLS, HTTP) in one process."
 
@@ -165,6 +174,8 @@ class Command(BaseCommand):
         endpoints = [f"tcp:port={opts['http_port']}:interface={opts['bind']}"] if serve_http else []
         if serve_http and opts["https_port"]:
             endpoints.append(_https_endpoint(opts["https_port"], opts["bind"]))
+        if serve_http and settings.XMPP_ADMIN_HTTP_BIND:
+            endpoints.append(admin_endpoint(settings.XMPP_ADMIN_HTTP_BIND))
         if not endpoints:  # c2s only: Daphne refuses to run without an endpoint; the reactor alone will
             reactor.callWhenRunning(started)
             reactor.run(installSignalHandlers=True)
