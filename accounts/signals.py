@@ -9,6 +9,9 @@ live sessions (`commands.revocation`), on every cluster node. A session whose
 rosters, offline messages and the like delete their rows for that JID in the same commit.
 """
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from django.dispatch import Signal
 
 account_created = Signal()  # kwargs: account
@@ -16,3 +19,18 @@ account_deleted = Signal()  # kwargs: username, domain
 credentials_revoked = Signal()  # kwargs: username, domain (after the commit)
 
 KEEP_SESSION = "accounts.keep-session"  # Session.data key: spared by credentials_revoked
+
+
+@contextmanager
+def keeping(session: Any) -> Iterator[None]:
+    """While `session` changes its own account (XEP-0077, Jabber-RPC, SOAP, ad-hoc), the
+    revocation spares it: it gets its answer and knows the new password."""
+    data = getattr(session, "data", None)
+    if not isinstance(data, dict):
+        yield
+        return
+    data[KEEP_SESSION] = True
+    try:
+        yield
+    finally:
+        data.pop(KEEP_SESSION, None)

@@ -18,15 +18,14 @@ import asyncio
 import inspect
 import logging
 import weakref
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from lxml import etree
 
 from accounts import actions
-from accounts.signals import KEEP_SESSION
+from accounts.signals import keeping
 from xmppcore import ns
 from xmppcore.errors import StanzaError, error_reply
 from xmppcore.jid import JID
@@ -141,16 +140,6 @@ def _is_secure(origin: Any) -> bool:
     if secure is None:
         secure = getattr(getattr(origin, "machine", None), "is_secure", False)
     return bool(secure)
-
-
-@contextmanager
-def _kept(session: Any) -> Iterator[None]:
-    """While a handler changes its own account, its session is spared by the revocation."""
-    session.data[KEEP_SESSION] = True
-    try:
-        yield
-    finally:
-        session.data.pop(KEEP_SESSION, None)
 
 
 async def _maybe_await(result: Any) -> None:
@@ -326,7 +315,7 @@ class Accounts:
             raise StanzaError("bad-request", "you can only change your own password")
         # The account's other sessions end (accounts.signals.credentials_revoked); the one
         # that changed the password knows the new one and stays.
-        with _kept(stanza.origin):
+        with keeping(stanza.origin):
             try:
                 await db(actions.do_set_password, sender.local, sender.domain, password)
             except actions.InvalidPassword as exc:
@@ -338,7 +327,7 @@ class Accounts:
         """§3.2: delete the account, answer, then end every session of the account."""
         sender = stanza.from_
         origin = stanza.origin
-        with _kept(origin):  # the requester gets its answer, then a clean close (below)
+        with keeping(origin):  # the requester gets its answer, then a clean close (below)
             try:
                 await db(actions.do_delete_account, sender.local, sender.domain)
             except actions.AccountNotFound:
