@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from xmppd.storage import execute_many, select
-from accounts.signals import account_created, account_deleted
+from accounts.signals import account_created, account_deleted, credentials_revoked
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.sasl import ScramCredentials, check_password, make_scram_credentials
 
@@ -188,6 +188,7 @@ def do_set_password(jid_or_user: str, domain: str | None, password: str) -> None
     fields = _scram_fields(password)
     if not Account.objects.filter(username=jid.local, domain=jid.domain).update(**fields):
         raise AccountNotFound(f"no account {jid}")
+    _revoke_on_commit(jid)
     log.info("password changed: %s", jid)
 
 
@@ -197,6 +198,7 @@ def do_delete_account(jid_or_user: str, domain: str | None = None) -> None:
     with transaction.atomic():
         _get(jid).delete()
         account_deleted.send(sender=Account, username=jid.local, domain=jid.domain)
+        _revoke_on_commit(jid)
     log.info("account deleted: %s", jid)
 
 
@@ -205,7 +207,16 @@ def do_set_active(jid_or_user: str, domain: str | None, active: bool) -> None:
     jid = parse_account_jid(jid_or_user, domain)
     if not Account.objects.filter(username=jid.local, domain=jid.domain).update(is_active=active):
         raise AccountNotFound(f"no account {jid}")
+    if not active:
+        _revoke_on_commit(jid)
     log.info("account %s: %s", "enabled" if active else "disabled", jid)
+
+
+def _revoke_on_commit(jid: JID) -> None:
+    """Once the change is committed, the account's live sessions end (issue 8, from every
+    face: XEP-0077, REST, admin, manage.py, commands) — see accounts.signals."""
+    transaction.on_commit(lambda: credentials_revoked.send(
+        sender=Account, username=jid.local, domain=jid.domain))
 
 
 def do_record_logout(username: str, domain: str, status: str | None) -> bool:
@@ -270,11 +281,16 @@ def get_credentials(username: str, domain: str) -> dict[str, ScramCredentials]:
 
 def check_account_password(username: str, domain: str, password: str) -> bool:
     """True when the account exists, is enabled, and `password` is its password (PLAIN).
+    Reads and derives in one call; the server splits the two (`password_matches`)."""
+    return password_matches(get_credentials(username, domain).get("SHA-256"), password)
+
+
+def password_matches(creds: ScramCredentials | None, password: str) -> bool:
+    """No database: the key derivation alone, for the PBKDF2 pool (xmppd.storage.derive).
 
     A missing account still costs one key derivation, so timing does not tell which
     usernames exist.
     """
-    creds = get_credentials(username, domain).get("SHA-256")
     if creds is None:
         _burn_derivation(password)
         return False

@@ -25,13 +25,14 @@ from django.utils import timezone
 from lxml import etree
 
 from accounts import actions
+from accounts.signals import keeping
 from xmppcore import ns
 from xmppcore.errors import StanzaError, error_reply
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.modules import Module
 from xmppd.priorities import OBSERVE
-from xmppd.storage import db
+from xmppd.storage import db, derive
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,8 @@ class Accounts:
         return await db(actions.get_credentials, username, domain)
 
     async def check_password(self, username: str, domain: str, password: str) -> bool:
-        return await db(actions.check_account_password, username, domain, password)
+        creds = (await db(actions.get_credentials, username, domain)).get("SHA-256")
+        return await derive(actions.password_matches, creds, password)
 
     async def exists(self, username: str, domain: str) -> bool:
         return await db(actions.account_exists, username, domain)
@@ -312,22 +314,26 @@ class Accounts:
             named = None
         if named != sender.bare:
             raise StanzaError("bad-request", "you can only change your own password")
-        try:
-            await db(actions.do_set_password, sender.local, sender.domain, password)
-        except actions.InvalidPassword as exc:
-            raise StanzaError("not-acceptable", str(exc)) from None
-        except actions.AccountNotFound:
-            raise StanzaError("registration-required") from None
+        # The account's other sessions end (accounts.signals.credentials_revoked); the one
+        # that changed the password knows the new one and stays.
+        with keeping(stanza.origin):
+            try:
+                await db(actions.do_set_password, sender.local, sender.domain, password)
+            except actions.InvalidPassword as exc:
+                raise StanzaError("not-acceptable", str(exc)) from None
+            except actions.AccountNotFound:
+                raise StanzaError("registration-required") from None
 
     async def _cancel(self, stanza: Stanza) -> bool:
         """§3.2: delete the account, answer, then end every session of the account."""
         sender = stanza.from_
-        try:
-            await db(actions.do_delete_account, sender.local, sender.domain)
-        except actions.AccountNotFound:
-            raise StanzaError("registration-required") from None
-        await self.server.hooks.fire("account/deleted", sender.bare)
         origin = stanza.origin
+        with keeping(origin):  # the requester gets its answer, then a clean close (below)
+            try:
+                await db(actions.do_delete_account, sender.local, sender.domain)
+            except actions.AccountNotFound:
+                raise StanzaError("registration-required") from None
+        await self.server.hooks.fire("account/deleted", sender.bare)
         origin.send(iq_result(stanza))
         # §3.2 scenario 1: "terminate all active sessions for the entity" — the others get
         # the <not-authorized/> stream error; the requester's stream is closed cleanly.

@@ -10,5 +10,7 @@ class CommandsConfig(AppConfig):
         # Commands register themselves when their modules are imported (DESIGN.md: modules
         # register in AppConfig.ready(), never as a side effect of importing the app).
         from commands.builtin import load_builtin
+        from commands.revocation import connect
 
         load_builtin()
+        connect()

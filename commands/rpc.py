@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from accounts.signals import keeping
 from commands import execution, registry
 from commands.permissions import may_list, on_own_account
 from commands.registry import Actor, Command, CommandError
@@ -286,7 +287,8 @@ class Rpc(XmppFace):
         actor = self.caller(stanza)
         try:
             name, params = parse_call(stanza.payload)
-            value = await call(name, params, actor)
+            with keeping(stanza.origin):  # one's own password change spares this session
+                value = await call(name, params, actor)
         except Fault as fault:
             return iq_result(stanza, _response(fault=fault))
         return iq_result(stanza, _response(value=value))

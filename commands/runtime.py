@@ -31,8 +31,9 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 from lxml import etree
 
-from commands import actions, live
+from commands import actions, live, revocation
 from commands.live import token_path
+from xmppcore.jid import JID
 from xmppcore.stanza import make
 from xmppd.storage import db
 
@@ -128,6 +129,9 @@ class Runtime:
         while True:
             message = await layer.receive(live.ROUTE_CHANNEL)
             try:
+                if message.get("type") == revocation.CLOSE_TYPE:
+                    revocation.end_sessions(self.server, JID.parse(message["jid"]))
+                    continue
                 el = etree.fromstring(message["xml"].encode(), _PARSER)
                 await live.route(self.server, el)
             except Exception:

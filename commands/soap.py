@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from accounts.signals import keeping
 from commands import execution, registry
 from commands.permissions import on_own_account
 from commands.registry import Actor, Arg, Command, CommandError
@@ -228,7 +229,8 @@ class Soap(XmppFace):
     async def on_envelope(self, stanza: Stanza) -> etree._Element:
         actor = self.caller(stanza)
         try:
-            return iq_result(stanza, await execute(stanza.payload, actor))
+            with keeping(stanza.origin):  # one's own password change spares this session
+                return iq_result(stanza, await execute(stanza.payload, actor))
         except SoapFault as fault:
             return fault_iq(stanza, fault)
 

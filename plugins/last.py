@@ -68,6 +68,9 @@ class LastActivity:
     async def account(self, stanza: Stanza) -> etree._Element:
         """§3: the user's last logout, as seen by someone allowed to see their presence."""
         owner = stanza.to
+        # Permission first (§8): a missing account and one the requester may not see get
+        # the same <forbidden/>, so the query does not tell which accounts exist.
+        await self._check_allowed(stanza.from_, owner)
         connected = bool(self.server.sessions.resources(owner))
         found = None
         if not connected:
@@ -76,7 +79,6 @@ class LastActivity:
             found = await db(get_last_logout, owner.local, owner.domain)
             if found is None:  # RFC 6121 §8.5.2.2.3: an IQ to a user who does not exist
                 raise StanzaError("service-unavailable")
-        await self._check_allowed(stanza.from_, owner)
         if found is None:
             # §3: a connected or available resource → an empty <query/> with seconds='0'.
             return iq_result(stanza, last_query(0))

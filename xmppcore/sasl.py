@@ -410,6 +410,8 @@ class _Scram(_Mechanism):
         self.server_first = ""
         self.creds: ScramCredentials | None = None
         self.is_fake = False
+        self.fake_secret = _FAKE_SECRET  # SaslServer sets the server's persistent one
+        self.fake_iterations = DEFAULT_ITERATIONS
 
     def start(self, initial: bytes) -> Step:
         gs2, bare = _parse_gs2(_utf8(initial))
@@ -439,7 +441,8 @@ class _Scram(_Mechanism):
         if creds is None or not 1 <= creds.iterations <= _MAX_ITERATIONS:
             # No such user: carry on with credentials no password matches, so that the
             # client learns nothing until the end (no user enumeration).
-            creds, self.is_fake = _fake_credentials(self.username, self.hash_name), True
+            creds = _fake_credentials(self.fake_secret, self.fake_iterations, self.username, self.hash_name)
+            self.is_fake = True
         self.creds = creds
         salt = base64.b64encode(creds.salt).decode("ascii")
         self.server_first = f"r={self.nonce},s={salt},i={creds.iterations}"
@@ -489,10 +492,13 @@ def _server_nonce() -> str:
 _FAKE_SECRET = secrets.token_bytes(32)
 
 
-def _fake_credentials(username: str, hash_name: str) -> ScramCredentials:
-    seed = _hmac.new(_FAKE_SECRET, f"{hash_name}\x00{username}".encode("utf-8"), hashlib.sha256).digest()
+def _fake_credentials(secret: bytes, iterations: int, username: str, hash_name: str) -> ScramCredentials:
+    """What an unknown user gets: a salt that is a function of the server's secret and the
+    name (the same on every attempt and after a restart) and the iteration count real
+    accounts get, so the server-first-message does not tell who exists."""
+    seed = _hmac.new(secret, f"{hash_name}\x00{username}".encode("utf-8"), hashlib.sha256).digest()
     size = HASHES[hash_name]().digest_size
-    return ScramCredentials(seed[:_SALT_BYTES], DEFAULT_ITERATIONS,
+    return ScramCredentials(seed[:_SALT_BYTES], iterations,
                             secrets.token_bytes(size), secrets.token_bytes(size))
 
 
@@ -518,9 +524,13 @@ class SaslServer:
     client response fails with malformed-request.
     """
 
-    def __init__(self, mechanism: str, *, channel_bindings: dict[str, bytes]) -> None:
+    def __init__(self, mechanism: str, *, channel_bindings: dict[str, bytes],
+                 fake_secret: bytes | None = None, fake_iterations: int = DEFAULT_ITERATIONS) -> None:
         self.mechanism = mechanism
         self._mech = _make_mechanism(mechanism, dict(channel_bindings))
+        if isinstance(self._mech, _Scram):  # unknown users' parameters (no enumeration)
+            self._mech.fake_secret = fake_secret or _FAKE_SECRET
+            self._mech.fake_iterations = fake_iterations
         self._started = False
         self._done = False
 

@@ -22,7 +22,7 @@ from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, iq_result
 from xmppcore.stream import (NonzaReceived, SaslReceived, StanzaReceived, StartTLSRequested,
                              StreamClosed, StreamMachine, StreamOpened)
-from xmppd.authlimit import AuthThrottle
+from xmppd.authlimit import AuthThrottle, fake_scram_secret
 from xmppd.origin import STREAM
 from xmppd.sessions import Session
 from xmppd.storage import PREFETCH, Prefetch
@@ -90,7 +90,7 @@ class C2SDriver:
         self.session: Session | None = None
         self.sasl: sasl.SaslServer | None = None
         self.sasl_offered: list[str] = []
-        self.sasl_username: str | None = None
+        self.sasl_account: str | None = None  # bare JID the exchange names, normalized (RFC 7622)
         self.sasl_failures = 0
         self.is_closing = False
         self.stream_ended = False  # closed by the protocol (either side's </stream>, an error)
@@ -152,6 +152,10 @@ class C2SDriver:
                     self.server.stats["stanzas_in"] += 1
                     await self.router.route_from_client(event.element, self.session)
                 else:
+                    if isinstance(event, StartTLSRequested) and next(events, None) is not None:
+                        # RFC 6120 §5.4.3.3: nothing may follow <starttls/> before the handshake;
+                        # bytes sent in the clear must never count as post-TLS input.
+                        raise StreamError("policy-violation", "data sent after <starttls/>")
                     if await self._handle(event):
                         break  # STARTTLS: nothing sent in the clear after it counts
                 if self.is_closing:
@@ -234,6 +238,9 @@ class C2SDriver:
         self.transport.write(etree.tostring(_el(ns.TLS, "proceed")))
         try:
             await self.transport.start_tls()
+        except StreamError as err:  # plaintext queued behind <starttls/> (transports/tcp.py)
+            self.fail(err)
+            return
         except Exception as exc:  # handshake failed: nothing more can be said on this socket
             log.info("TLS handshake with %s failed: %s", self.transport.peer, exc)
             self._shutdown()
@@ -268,26 +275,22 @@ class C2SDriver:
         if mech not in self.sasl_offered:
             raise sasl.SaslError("invalid-mechanism", f"{mech or 'no mechanism'} is not offered")
         bindings = self.transport.channel_bindings if self.machine.is_secure else {}
-        self.sasl = sasl.SaslServer(mech, channel_bindings=bindings)
+        self.sasl_account = None
+        self.sasl = sasl.SaslServer(mech, channel_bindings=bindings, fake_secret=fake_scram_secret(),
+                                    fake_iterations=cfg.scram_iterations)
         initial = None if not el.text else sasl.decode_payload(el.text)
         return self.sasl.start(initial)
 
     async def _sasl_step(self, step: sasl.Step) -> None:
-        hooks = self.server.hooks
-        domain = self.machine.domain or ""
-        while True:
-            if isinstance(step, sasl.NeedCredentials):
-                self.sasl_username = step.username
-                username = self._normalize_username(step.username)
-                creds = (await hooks.fire("auth/credentials", username, domain) or {}) if username else {}
-                step = self.sasl.provide_credentials(creds.get(step.hash_name))
-            elif isinstance(step, sasl.NeedPasswordCheck):
-                self.sasl_username = step.username
-                username = self._normalize_username(step.username)
-                ok = bool(username) and bool(await hooks.fire("auth/check-password", username, domain, step.password))
-                step = self.sasl.password_checked(ok)
-            else:
-                break
+        while isinstance(step, (sasl.NeedCredentials, sasl.NeedPasswordCheck)):
+            username = self._normalize_username(step.username)
+            self.sasl_account = f"{username}@{self.machine.domain}" if username else None
+            if _throttle(self.server).is_locked(self.transport.peer, self.sasl_account):
+                # RFC 6120 §6.5.12: refused at once, unchecked (no sleep, no key derivation).
+                self.sasl = None
+                await self._sasl_failed("temporary-auth-failure", "too many failed attempts, try later")
+                return
+            step = await self._sasl_lookup(step, username)
         if isinstance(step, sasl.Challenge):
             self.transport.write(etree.tostring(_el(ns.SASL, "challenge", _b64(step.data))))
         elif isinstance(step, sasl.Success):
@@ -295,6 +298,15 @@ class C2SDriver:
         else:
             self.sasl = None
             await self._sasl_failed(step.condition, step.text)
+
+    async def _sasl_lookup(self, step: sasl.Step, username: str | None) -> sasl.Step:
+        hooks = self.server.hooks
+        domain = self.machine.domain or ""
+        if isinstance(step, sasl.NeedCredentials):
+            creds = (await hooks.fire("auth/credentials", username, domain) or {}) if username else {}
+            return self.sasl.provide_credentials(creds.get(step.hash_name))
+        ok = bool(username) and bool(await hooks.fire("auth/check-password", username, domain, step.password))
+        return self.sasl.password_checked(ok)
 
     @staticmethod
     def _normalize_username(raw: str) -> str | None:
@@ -319,7 +331,7 @@ class C2SDriver:
                 await self._sasl_failed("invalid-authzid", None)
                 return
         self.sasl = None
-        _throttle(self.server).record_success(self.transport.peer, str(bare))
+        _throttle(self.server).record_success(str(bare))
         text = _b64(step.data) if step.data else None
         self.transport.write(etree.tostring(_el(ns.SASL, "success", text)))
         self.machine.jid = bare
@@ -331,14 +343,8 @@ class C2SDriver:
         self.login_prefetch.start()
 
     async def _sasl_failed(self, condition: str, text: str | None) -> None:
-        account = None
-        if self.sasl_username:
-            account = f"{self.sasl_username}@{self.machine.domain}"
-        if condition != "aborted":
-            delay = _throttle(self.server).delay_for(self.transport.peer, account)
-            _throttle(self.server).record_failure(self.transport.peer, account)
-            if delay:
-                await asyncio.sleep(delay)
+        if condition not in ("aborted", "temporary-auth-failure"):
+            _throttle(self.server).record_failure(self.transport.peer, self.sasl_account)
         failure = _el(ns.SASL, "failure")
         etree.SubElement(failure, ns.q(ns.SASL, condition))
         if text:

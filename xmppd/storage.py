@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -22,6 +23,18 @@ async def db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except TypeError:  # an unhashable callable
         wrapped = database_sync_to_async(fn)
     return await wrapped(*args, **kwargs)
+
+
+async def derive(fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound key derivation (PBKDF2 for SASL PLAIN, RFC 5802 §3) on its own small
+    pool: a burst of password checks must not queue behind it every other database read
+    (the DB thread serves every login's reads)."""
+    return await asyncio.get_running_loop().run_in_executor(_derivation_pool(), fn, *args)
+
+
+@functools.lru_cache(maxsize=1)
+def _derivation_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="pbkdf2")
 
 
 # The wrapper of a function is reusable: build it once per function, not at every call

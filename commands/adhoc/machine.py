@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from accounts.signals import keeping
 from commands.adhoc.errors import CommandFailure, bad_payload
 from commands.adhoc.protocol import ACTIONS, CommandSession, Node, Reply, command_element
 from commands.adhoc.provider import PROVIDER_EVENT, ProvidedNode
@@ -118,6 +119,10 @@ class AdHoc:
 
     # -- execution (XEP-0050 §2.4) ----------------------------------------------------------------
     async def on_command(self, stanza: Stanza) -> etree._Element | None:
+        with keeping(stanza.origin):  # one's own password change spares this session
+            return await self._on_command(stanza)
+
+    async def _on_command(self, stanza: Stanza) -> etree._Element | None:
         el = stanza.payload
         node = el.get("node")
         action = el.get("action") or "execute"

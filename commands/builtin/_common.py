@@ -63,7 +63,3 @@ def require_account(jid: JID) -> Any:
     return account
 
 
-def close_sessions_if_running(bare: JID, condition: str) -> int:
-    """End the user's sessions on the server running in this process (none from a shell)."""
-    running = live.current()
-    return live.close_sessions(running.server, bare, condition) if running is not None else 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts import actions
-from commands.builtin._common import (XEP0133, account_jid, check_hosted_domain, close_sessions_if_running,
+from commands.builtin._common import (XEP0133, account_jid, check_hosted_domain,
                                       from_account_error, require_account)
 from commands.registry import Arg, Command, Context
 from xmppcore.jid import JID
@@ -27,14 +27,13 @@ def register(ctx: Context, jid: JID, password: str) -> None:
 
 
 async def unregister(ctx: Context, jid: JID) -> None:
-    """Delete the account (its roster and offline messages go in the same commit) and end
-    its sessions with <not-authorized/> (as XEP-0077 §3.2 does for the user's own cancel)."""
+    """Delete the account (its roster and offline messages go in the same commit); its
+    sessions end with <not-authorized/> once committed (commands.revocation)."""
     account_jid(jid)
     try:
         await db(actions.do_delete_account, jid.local, jid.domain)
     except actions.AccountError as exc:
         raise from_account_error(exc) from None
-    close_sessions_if_running(jid, "not-authorized")
     await ctx.server.hooks.fire("account/deleted", jid.bare)
 
 
@@ -53,7 +52,6 @@ async def disable_account(ctx: Context, jid: JID) -> None:
         await db(actions.do_set_active, jid.local, jid.domain, False)
     except actions.AccountError as exc:
         raise from_account_error(exc) from None
-    close_sessions_if_running(jid, "not-authorized")
 
 
 def enable_account(ctx: Context, jid: JID) -> None:

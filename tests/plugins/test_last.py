@@ -127,10 +127,14 @@ async def test_an_account_that_never_logged_out_has_no_last_activity(xmpp) -> No
     assert error_condition(reply) == ("cancel", "item-not-found")
 
 
-async def test_an_unknown_user_is_service_unavailable(xmpp) -> None:
+async def test_an_unknown_user_looks_like_one_you_may_not_see(xmpp) -> None:
+    """§8 before existence: the same <forbidden/> for a missing account as for a hidden one,
+    so the query does not tell which accounts exist."""
     alice = await connect(xmpp, await xmpp.add_user("alice"))
-    reply = await iq_get(alice, "ghost@localhost", QUERY)
-    assert error_condition(reply) == ("cancel", "service-unavailable")
+    await xmpp.add_user("bob")
+    hidden = await iq_get(alice, "bob@localhost", QUERY)
+    missing = await iq_get(alice, "ghost@localhost", QUERY)
+    assert error_condition(missing) == error_condition(hidden) == ("auth", "forbidden")
 
 
 async def test_a_full_jid_query_is_stopped_without_a_subscription(xmpp) -> None:

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from xmppcore.errors import StreamError
 from xmppd import tls
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,10 @@ class XMPPConnection(asyncio.Protocol):
     async def start_tls(self) -> None:
         loop = asyncio.get_running_loop()
         assert self.transport is not None and self.listener.ssl_context is not None
+        if any(message["type"] == "xmpp.receive" for message in self._queue):
+            # RFC 6120 §5.4.3.3: bytes read after <starttls/> and before the handshake came
+            # in the clear; they must never be read as if they were inside TLS.
+            raise StreamError("policy-violation", "data sent after <starttls/>")
         self._flush()  # <proceed/> goes out in the clear, before the handshake
         self.transport = await loop.start_tls(self.transport, self, self.listener.ssl_context,
                                               server_side=True, ssl_handshake_timeout=30)
