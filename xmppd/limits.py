@@ -38,3 +38,15 @@ class AddressCounter:
 
     def __len__(self) -> int:
         return len(self._counts)
+
+
+class StreamGauge:
+    """Open client streams of this process, TCP and WebSocket together, against
+    XMPP_MAX_CONNECTIONS (0: no limit); BOSH sessions are bounded by their own table."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def is_full(self) -> bool:
+        return bool(self.limit) and self.count >= self.limit

@@ -11,7 +11,7 @@ from lxml import etree
 
 from xmppd.hooks import HookBus
 from xmppd.hosts import HostTable
-from xmppd.limits import AddressCounter
+from xmppd.limits import AddressCounter, StreamGauge
 from xmppd.modules import Identity, Module, load_modules
 from xmppd.priorities import OBSERVE
 from xmppd.router import Router
@@ -92,6 +92,7 @@ class Server:
         self.started_at = time.time()
         self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
         self.unauth_per_ip = AddressCounter(config.max_unauth_per_ip)  # c2s drivers not yet bound
+        self.streams = StreamGauge(config.max_connections)  # TCP and WebSocket streams open
         self._domains = frozenset(config.domains)
         self.hosts = HostTable(self)
         self.hosts.set_user_domains(list(config.domains))
