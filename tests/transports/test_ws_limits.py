@@ -44,3 +44,19 @@ async def test_websocket_streams_count_toward_max_connections(make_web: Any) -> 
     assert stream_error_condition(await third.read_to_eof()) == "resource-constraint"
     await first.close()
     await wait_for(lambda: web.xmpp.server.streams.count == 1, what="the WebSocket stream counted out")
+
+
+async def test_unbound_bosh_sessions_per_address_are_capped(make_web: Any) -> None:
+    from tests.transports.conftest_bosh import BoshClient
+    from xmppd.transports.bosh import table_for
+
+    web = await make_web(max_unauth_per_ip=1)
+    try:
+        first = await BoshClient.for_web(web).create()
+        assert first.status == 200 and first.type is None, first.body
+        second = await BoshClient.for_web(web).create()
+        # XEP-0206 §7: the stream error travels in a terminating <body/>.
+        assert (second.type, second.condition) == ("terminate", "remote-stream-error"), second.body
+        assert b"<policy-violation xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>" in second.body
+    finally:
+        table_for(web.xmpp.server).shutdown()
