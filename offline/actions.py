@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q
 
 from xmppd.storage import select
 from offline.models import OfflineMessage
@@ -19,10 +20,17 @@ log = logging.getLogger(__name__)
 
 # -- writers --------------------------------------------------------------------------
 
-def do_store_message(username: str, domain: str, sender: str, stanza: str, quota: int) -> bool:
-    """Append a serialized <message/> to the user's store; False when `quota` is reached."""
+def do_store_message(username: str, domain: str, sender: str, stanza: str, quota: int,
+                     per_sender: int = 0) -> bool:
+    """Append a serialized <message/> to the user's store; False when `quota` is reached, or
+    when the sender's bare JID already has `per_sender` messages there (0: no such limit), so
+    that one stranger cannot fill a victim's whole quota (issue 8)."""
     with transaction.atomic():
-        if OfflineMessage.objects.filter(username=username, domain=domain).count() >= quota:
+        rows = OfflineMessage.objects.filter(username=username, domain=domain)
+        bare = sender.split("/", 1)[0]
+        counts = rows.aggregate(total=Count("id"), mine=Count(
+            "id", filter=Q(sender=bare) | Q(sender__startswith=f"{bare}/")))
+        if counts["total"] >= quota or (per_sender and counts["mine"] >= per_sender):
             return False
         OfflineMessage.objects.create(username=username, domain=domain, sender=sender, stanza=stanza)
     return True

@@ -106,7 +106,7 @@ class OfflineStore:
         sender = str(stanza.from_) if stanza.from_ is not None else ""
         with self.writes.writing():
             stored_ok = await db(actions.do_store_message, owner.local, owner.domain, sender, xml,
-                                 self.server.config.offline_quota)
+                                 self.server.config.offline_quota, self.server.config.offline_per_sender)
         if stored_ok:
             return True
         return None  # quota reached: the router bounces the message (service-unavailable)

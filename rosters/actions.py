@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -27,6 +28,14 @@ log = logging.getLogger(__name__)
 
 class ItemNotFound(Exception):
     """The contact is not in the user's roster (RFC 6121 §2.5.3)."""
+
+
+class RosterFull(Exception):
+    """The roster already holds its maximum number of items (XMPP_MAX_ROSTER_ITEMS)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a roster holds at most {limit} items")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -121,16 +130,26 @@ def _transition(username: str, domain: str, contact: JID,
     return Change(outcome, version)
 
 
+def _check_room(username: str, domain: str, max_items: int | None) -> None:
+    """Raise RosterFull when a new item would pass the cap (None: XMPP_MAX_ROSTER_ITEMS, 0: none)."""
+    limit = settings.XMPP_MAX_ROSTER_ITEMS if max_items is None else max_items
+    if limit and _rows(username, domain).count() >= limit:
+        raise RosterFull(limit)
+
+
 def do_set_item(username: str, domain: str, contact: JID | str, name: str = "",
-                groups: Iterable[str] = ()) -> Change:
+                groups: Iterable[str] = (), max_items: int | None = None) -> Change:
     """§2.3 / §2.4: add the contact or change its name and groups; its state is kept.
 
     A roster set always yields a push (§2.3.2), so the version moves even when nothing did.
+    A new contact beyond `max_items` raises RosterFull (changing an existing one never does).
     """
     jid = JID.parse(str(contact)).bare
     groups = tuple(groups)
 
     def rule(before: Item | None) -> states.Outcome:
+        if before is None:
+            _check_room(username, domain, max_items)
         base = before or Item(jid)
         after = Item(jid, name=name, subscription=base.subscription, ask=base.ask,
                      pending_in=base.pending_in, approved=base.approved, groups=groups, is_listed=True)

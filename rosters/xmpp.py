@@ -81,8 +81,12 @@ class RosterRequests:
             session.send(iq_result(stanza))
 
         if not request.is_remove:
-            await self.store.change(session.bare, actions.do_set_item, request.jid, request.name,
-                                    request.groups, before_push=answer)
+            try:
+                await self.store.change(session.bare, actions.do_set_item, request.jid, request.name,
+                                        request.groups, self.store.server.config.max_roster_items,
+                                        before_push=answer)
+            except actions.RosterFull as full:  # issue 8: a bounded roster per account
+                raise StanzaError("policy-violation", str(full)) from None
             return True
         try:
             change = await self.store.change(session.bare, actions.do_remove_item, request.jid,

@@ -98,6 +98,8 @@ class C2SDriver:
         self._closed_fired = False
         self.unavailable: etree._Element | None = None
         self._login_timer = self._start_login_timer()
+        # Issue 8: one address holds at most XMPP_MAX_UNAUTH_PER_IP streams not yet bound.
+        self._address_slot = server.unauth_per_ip.acquire(transport.peer)
 
     def _start_login_timer(self) -> asyncio.TimerHandle | None:
         """A connection that has not bound a resource in time is dropped (RFC 6120 §4.9.3.4):
@@ -112,6 +114,16 @@ class C2SDriver:
     def _login_timed_out(self) -> None:
         if self.session is None and not self.is_closing:
             self.fail(StreamError("connection-timeout", "no login within the time limit"))
+
+    def _end_login_phase(self) -> None:
+        """Bound or gone: the login timer stops (it would keep this driver, its parser and
+        its transport alive for the whole timeout) and the address slot is given back."""
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+        if self._address_slot:
+            self._address_slot = False
+            self.server.unauth_per_ip.release(self.transport.peer)
 
     # -- properties modules look at ------------------------------------------
     @property
@@ -187,6 +199,10 @@ class C2SDriver:
 
     # -- stream header and features --------------------------------------------
     def _open_stream(self) -> None:
+        if not self._address_slot and self.session is None:
+            # RFC 6120 §4.9.3.18: this address already holds its share of unbound streams.
+            self.fail(StreamError("policy-violation", "too many unauthenticated connections from your address"))
+            return
         # Two writes: a WebSocket carries each top-level element in its own message (RFC 7395 §3.3.3).
         self.transport.write(self.machine.open_bytes())
         self.transport.write(etree.tostring(self._features()))
@@ -400,6 +416,10 @@ class C2SDriver:
             await prefetch.ready()  # usually done already: started at SASL success
             if self.is_closing:  # the connection went meanwhile: bind nothing
                 return
+        if self._is_over_resource_cap(full):
+            # RFC 6120 §7.6.2.1: the account has reached its number of connected resources.
+            self.send(error_reply(stanza.el, StanzaError("resource-constraint", "too many resources")))
+            return
         session = Session(full, self._write_stanza, self._close_from_server,
                           transport=self.transport.kind, ip=self.transport.peer)
         session.connected_at = session.last_activity = time.monotonic()
@@ -409,8 +429,7 @@ class C2SDriver:
             old.closer("conflict")
         self.session = session
         self.machine.is_bound = True
-        if self._login_timer is not None:
-            self._login_timer.cancel()
+        self._end_login_phase()
         result = etree.Element(ns.q(ns.BIND, "bind"), nsmap={None: ns.BIND})
         etree.SubElement(result, ns.q(ns.BIND, "jid")).text = str(full)
         self.send(iq_result(stanza, result))
@@ -419,6 +438,14 @@ class C2SDriver:
         await self.server.hooks.fire_all("session/bound", session)
         session.data.pop(PREFETCH, None)
         self.login_prefetch = None
+
+    def _is_over_resource_cap(self, full: JID) -> bool:
+        """XMPP_MAX_RESOURCES: a new resource beyond the cap is refused, never an old one
+        dropped; re-binding a bound resource replaces it (§7.7.2.2) and is always allowed."""
+        cap = self.server.config.max_resources
+        if not cap or self.server.sessions.get(full) is not None:
+            return False
+        return len(self.server.sessions.resources(full.bare)) >= cap
 
     # -- closing -----------------------------------------------------------------
     def fail(self, err: StreamError) -> None:
@@ -454,6 +481,7 @@ class C2SDriver:
     async def connection_lost(self) -> None:
         """The connection is gone (either side): unbind and tell the modules once."""
         self.is_closing = True
+        self._end_login_phase()
         if self._closed_fired:
             return
         self._closed_fired = True

@@ -11,6 +11,7 @@ from lxml import etree
 
 from xmppd.hooks import HookBus
 from xmppd.hosts import HostTable
+from xmppd.limits import AddressCounter, StreamGauge
 from xmppd.modules import Identity, Module, load_modules
 from xmppd.priorities import OBSERVE
 from xmppd.router import Router
@@ -41,6 +42,10 @@ class Config:
     rate_limit_bytes: int = 1024 * 1024
     max_connections: int = 20000
     login_timeout: float = 120.0  # seconds from connect to a bound resource
+    max_unauth_per_ip: int = 30  # connections not yet bound, per address (0: no limit)
+    max_resources: int = 10  # bound resources per account (RFC 6120 §7.6.2.1)
+    max_roster_items: int = 1000  # roster items per account
+    offline_per_sender: int = 100  # offline messages one sender may leave for one recipient
     data_dir: str = "var"
     redis_url: str = ""  # set: this node joins the cluster (xmppd/cluster.py)
     cluster_prefix: str = "xmppsite"  # Redis key prefix: one per cluster
@@ -60,6 +65,8 @@ class Config:
             auth_failure_delay_max=s.XMPP_AUTH_FAILURE_DELAY_MAX,
             rate_limit_bytes=s.XMPP_RATE_LIMIT_BYTES, data_dir=str(s.XMPP_DATA_DIR),
             max_connections=s.XMPP_MAX_CONNECTIONS, login_timeout=s.XMPP_LOGIN_TIMEOUT,
+            max_unauth_per_ip=s.XMPP_MAX_UNAUTH_PER_IP, max_resources=s.XMPP_MAX_RESOURCES,
+            max_roster_items=s.XMPP_MAX_ROSTER_ITEMS, offline_per_sender=s.XMPP_OFFLINE_PER_SENDER,
             redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "", cluster_prefix=s.XMPP_CLUSTER_PREFIX,
             components={service: getattr(s, name, DEFAULT_COMPONENTS[service])
                         for service, name in COMPONENT_SETTINGS.items()},
@@ -84,6 +91,8 @@ class Server:
         self.auth_throttle: Any = None  # xmppd.authlimit.AuthThrottle, made by the c2s driver
         self.started_at = time.time()
         self.stats: dict[str, int] = {"stanzas_in": 0, "stanzas_out": 0}
+        self.unauth_per_ip = AddressCounter(config.max_unauth_per_ip)  # c2s drivers not yet bound
+        self.streams = StreamGauge(config.max_connections)  # TCP and WebSocket streams open
         self._domains = frozenset(config.domains)
         self.hosts = HostTable(self)
         self.hosts.set_user_domains(list(config.domains))

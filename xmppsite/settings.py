@@ -70,6 +70,10 @@ XMPP_AUTH_FAILURE_DELAY_MAX = float(os.environ.get("XMPP_AUTH_FAILURE_DELAY_MAX"
 XMPP_RATE_LIMIT_BYTES = int(os.environ.get("XMPP_RATE_LIMIT_BYTES", str(1024 * 1024)))  # per second per c2s
 XMPP_MAX_CONNECTIONS = int(os.environ.get("XMPP_MAX_CONNECTIONS", "20000"))
 XMPP_LOGIN_TIMEOUT = float(os.environ.get("XMPP_LOGIN_TIMEOUT", "120"))  # connect → bound resource
+XMPP_MAX_UNAUTH_PER_IP = int(os.environ.get("XMPP_MAX_UNAUTH_PER_IP", "30"))  # not yet bound, per address
+XMPP_MAX_RESOURCES = int(os.environ.get("XMPP_MAX_RESOURCES", "10"))  # bound resources per account
+XMPP_MAX_ROSTER_ITEMS = int(os.environ.get("XMPP_MAX_ROSTER_ITEMS", "1000"))  # roster items per account
+XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100"))  # per sender and recipient
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.

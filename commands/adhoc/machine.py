@@ -8,7 +8,6 @@ completed, canceled or timed-out session's id answers <session-expired/>.
 
 from __future__ import annotations
 
-import collections
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from accounts.signals import keeping
+from commands.adhoc.book import SessionBook
 from commands.adhoc.errors import CommandFailure, bad_payload
 from commands.adhoc.protocol import ACTIONS, CommandSession, Node, Reply, command_element
 from commands.adhoc.provider import PROVIDER_EVENT, ProvidedNode
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from xmppd.sessions import Session
 
 SESSION_TIMEOUT = 600.0  # seconds a command session may stay idle
-ENDED_REMEMBERED = 4096  # ended session ids kept to answer <session-expired/> (§4.4)
 NODE_FEATURES = (ns.COMMANDS, ns.DATA_FORMS, ns.XDATA_VALIDATE, ns.XDATA_LAYOUT)
 
 
@@ -48,8 +47,9 @@ class AdHoc:
 
     def __init__(self, server: "Server") -> None:
         self.server = server
-        self.sessions: dict[str, CommandSession] = {}
-        self.ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.book = SessionBook()
+        self.sessions = self.book.sessions
+        self.ended = self.book.ended
         self.runs = Runs(server, self.sessions)
 
     # -- the nodes of a JID ---------------------------------------------------------------------
@@ -139,7 +139,7 @@ class AdHoc:
             sess, reply = await self._start(stanza, found[0], found[1], action, el)
         else:
             sess = self._session(stanza, node, sessionid)
-            sess.touched = time.monotonic()
+            self.book.touch(sess, time.monotonic())
             try:
                 reply = await self._continue(sess, action, el)
             except Exception:
@@ -157,7 +157,8 @@ class AdHoc:
         assert stanza.from_ is not None
         sess = CommandSession(secrets.token_hex(8), node, stanza.from_, target,
                               actor_for_jid(stanza.from_, "adhoc"))
-        self.sessions[sess.id] = sess
+        for oldest in self.book.add(sess):  # the user's cap: their oldest session expires
+            self._end(oldest)
         try:
             sess.pages = await node.pages(sess)
             if not sess.pages:  # nothing to ask: a single stage that completes at once
@@ -257,21 +258,20 @@ class AdHoc:
     # -- bookkeeping ------------------------------------------------------------------------------
     def _end(self, sess: CommandSession) -> None:
         """§3.3: a completed or canceled session's id is never valid again."""
-        if self.sessions.pop(sess.id, None) is None:
-            return
-        self.ended[sess.id] = None
-        while len(self.ended) > ENDED_REMEMBERED:
-            self.ended.popitem(last=False)
-        self.runs.forget(sess)
+        if self.book.end(sess):
+            self.runs.forget(sess)
 
     def _sweep(self) -> None:
-        """Time out idle sessions; one whose command still runs lives until it is delivered."""
+        """Time out idle sessions, oldest first, stopping at the first one still fresh (O(1)
+        per request when none expired); one whose command still runs lives until delivered."""
         now = time.monotonic()
-        for sess in list(self.sessions.values()):
-            if now - sess.touched > SESSION_TIMEOUT and (sess.run_id is None or sess.delivered):
+        while (sess := self.book.oldest()) is not None and now - sess.touched > SESSION_TIMEOUT:
+            if sess.run_id is None or sess.delivered:
                 self._end(sess)
+            else:
+                self.book.touch(sess, now)  # looked at again one timeout later
 
     def session_closed(self, session: "Session", *_: Any) -> None:
-        for sess in list(self.sessions.values()):
+        for sess in self.book.of_owner(session.jid.bare):
             if sess.owner == session.jid and sess.run_id is None:
                 self._end(sess)

@@ -65,7 +65,7 @@ class XMPPConnection(asyncio.Protocol):
         self.peer = peer[0] if peer else ""
         if self.is_secure:
             self._set_bindings()
-        self.listener.connections.add(self)
+        self.listener.opened(self)
         scope = {
             "type": "xmpp", "asgi": {"version": "3.0"}, "client": peer, "transport": self.kind,
             "server": transport.get_extra_info("sockname"), "tls": self.is_secure,
@@ -80,7 +80,7 @@ class XMPPConnection(asyncio.Protocol):
             log.exception("xmpp application failed")
         finally:
             self.close()
-            self.listener.connections.discard(self)
+            self.listener.closed(self)
 
     def data_received(self, data: bytes) -> None:
         self._push({"type": "xmpp.receive", "bytes": data})
@@ -210,7 +210,21 @@ class Listener:
         self.server: asyncio.AbstractServer | None = None
 
     def is_full(self) -> bool:
+        """XMPP_MAX_CONNECTIONS counts the streams of every listener and WebSocket together."""
+        if self.xmpp_server is not None:
+            return self.xmpp_server.streams.is_full()
         return bool(self.max_connections) and len(self.connections) >= self.max_connections
+
+    def opened(self, conn: XMPPConnection) -> None:
+        self.connections.add(conn)
+        if self.xmpp_server is not None:
+            self.xmpp_server.streams.count += 1
+
+    def closed(self, conn: XMPPConnection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            if self.xmpp_server is not None:
+                self.xmpp_server.streams.count -= 1
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()

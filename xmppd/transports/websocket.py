@@ -202,6 +202,11 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             get_channel_layer(self.channel_layer_alias))
         self.transport.channel_name = self.channel_name
         self.driver = C2SDriver(server, self.transport)
+        refused = server.streams.is_full()
+        if refused:  # RFC 6120 §4.9.3.18: XMPP_MAX_CONNECTIONS counts WebSocket streams too
+            self.driver.fail(StreamError("resource-constraint", "too many connections"))
+        else:
+            server.streams.count += 1
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
             layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
@@ -215,6 +220,8 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
                 elif kind == "websocket.disconnect":
                     break
         finally:
+            if not refused:
+                server.streams.count -= 1
             if layer_task is not None:
                 layer_task.cancel()
             # Disconnected, or cancelled by the ASGI server: unbind once (idempotent).
