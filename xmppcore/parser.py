@@ -65,7 +65,7 @@ class StreamParser:
         self._max_header = max_header_size
         self._amp_tail = b""
         self._bang_tail = b""  # an unfinished "<![CDATA[" at the end of the last chunk
-        self._saw_amp = False  # an '&' came since the last element: check it for entities
+        self._saw_amp = False  # an '&' came in an element still being read: check for entities
         self._closed = False
         self._default_ns: str | None = None
 
@@ -83,6 +83,8 @@ class StreamParser:
         except etree.XMLSyntaxError as exc:
             raise StreamError("not-well-formed", _syntax_text(exc)) from None
         self._count(data, bool(events))
+        if self._depth <= 1:
+            self._saw_amp = False  # every element since the '&' was checked
         if self._root is not None and self._root.text:
             self._root.text = None  # whitespace keepalives between stanzas
         return events
@@ -163,7 +165,6 @@ class StreamParser:
     def _check_entities(self, el: etree._Element) -> None:
         # §11.1: whatever slipped past the byte scan, an entity node left in a parsed
         # element means the peer used an entity we never defined.
-        self._saw_amp = False
         for _ in el.iter(etree.Entity):
             raise StreamError("restricted-xml", "entity references are not allowed")
 

@@ -70,7 +70,15 @@ def test_an_element_holding_an_entity_node_is_refused() -> None:
     feed_all([HEADER], parser)
     el = etree.fromstring(b"<message xmlns='jabber:client'><body/></message>")
     el[0].append(etree.Entity("x"))
-    parser._saw_amp = True  # what the byte scan records when an '&' went by
     with pytest.raises(StreamError) as info:
         parser._check_entities(el)
     assert info.value.condition == "restricted-xml"
+
+
+def test_every_element_after_an_ampersand_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    monkeypatch.setattr(StreamParser, "_check_entities", lambda self, el: checked.append(el[0].text))
+    feed_all([HEADER, b"<message><body>a &amp; b</body></message><message><body>c</body>",
+              b"</message><message><body>d</body></message>", b"<message><body>e</body></message>"])
+    # "c" spans two reads after the '&'; "e" comes once the stream level was reached again
+    assert checked == ["a & b", "c", "d"]
