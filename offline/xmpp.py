@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ MODULE = "offline"  # key of this module's state in Session.data: the last prior
 EMPTY_AT = "offline.empty"  # Session.data: the Writes snapshot at which the store was empty
 DELAY_REASON = "Offline Storage"  # XEP-0203 §3 example 1
 FLUSH_BATCH = 100
+log = logging.getLogger(__name__)
 # Our own XML, read back from the database: still parsed with entities and network off.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _BODY_TAGS = frozenset({ns.q(ns.CLIENT, "body"), ns.q(ns.CLIENT, "subject")})
@@ -167,14 +169,25 @@ class OfflineStore:
                 return
             written: list[int] = []
             for row_id, xml in rows:
-                if not session.send(etree.fromstring(xml, _PARSER)):
+                stanza = _stored(row_id, xml)
+                if stanza is not None and not session.send(stanza):
                     break
-                written.append(row_id)
+                written.append(row_id)  # a row that cannot be parsed is removed, not retried
             if written:  # deleted only once written: a dead session leaves them stored
                 await db(actions.do_delete_messages, bare.local, bare.domain, written)
             if len(written) < len(rows):
                 return
             after = rows[-1][0]
+
+
+def _stored(row_id: int, xml: str | bytes) -> etree._Element | None:
+    """A stored message, or None (logged) when its XML no longer parses: one bad row must
+    not hold back the messages stored after it (XEP-0160 §2: they are all delivered)."""
+    try:
+        return etree.fromstring(xml, _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        log.warning("offline message %s is not well-formed XML: removed", row_id)
+        return None
 
 
 def load(server: "Server") -> "Module":

@@ -8,6 +8,7 @@ from the contacts' sessions (§4.3.2) without a probe stanza on the wire.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from typing import TYPE_CHECKING, Awaitable, Callable
 
@@ -20,6 +21,10 @@ from xmppcore.jid import JID
 from xmppcore.stanza import Stanza, make
 from xmppd.origin import CLIENT
 from xmppd.sessions import Session
+
+log = logging.getLogger(__name__)
+# Stored XML read back (RFC 6120 §11.1): entities, DTDs and network off.
+_STORED = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -163,7 +168,8 @@ class Presence:
     def deliver_pending(session: Session, roster: UserRoster) -> None:
         """§3.1.3 rule 4: stored subscription requests, at every initial presence until answered."""
         for request in list(roster.pending_requests()):
-            session.send_bytes(request.encode())
+            if is_well_formed(request):
+                session.send_bytes(request.encode())
 
     # -- §4.5: unavailable presence -------------------------------------------------------
     async def unavailable(self, session: Session, el: etree._Element) -> None:
@@ -250,3 +256,14 @@ class Presence:
         if self.sessions.resources(bare):
             return True
         return bool(await self.server.hooks.fire("account/exists", bare.local, bare.domain))
+
+
+def is_well_formed(stored: str) -> bool:
+    """A stored subscription request that no longer parses is logged and skipped: written
+    as is, it would break the client's stream; the ones after it still go out."""
+    try:
+        el = etree.fromstring(stored.encode(), _STORED)
+    except (etree.XMLSyntaxError, ValueError):
+        log.warning("stored subscription request is not well-formed XML: skipped")
+        return False
+    return next(el.iter(etree.Entity), None) is None

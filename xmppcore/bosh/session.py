@@ -103,6 +103,8 @@ class BoshSession:
         self.buffered: dict[int, tuple[Request, float]] = {}  # ahead of a missing rid
         self.abandoned: set[int] = set()  # buffered ones whose HTTP connection went away
         self.outbox: list[bytes] = []
+        self.outbox_size = 0  # bytes in `outbox`; counted afresh once it was taken
+        self.max_outbox = limits.max_outbox
         self.cache: dict[int, tuple[Response, float]] = {}  # §14.3 retransmission
         self.idle_since: float | None = None
         self.pause: int | None = None  # §10: the inactivity allowed until the next request
@@ -231,10 +233,17 @@ class BoshSession:
         """One element the server sends the client; False once the session is over."""
         if not data:
             return True  # the framing's empty header/close
-        if self.end is not None and self.end.reported:
+        if self.end is not None and (self.end.reported or self.end.condition == "policy-violation"):
             return False
         if data.startswith(b"<stream:error"):
             self.saw_stream_error = True
+        self.outbox_size = (self.outbox_size if self.outbox else 0) + len(data)
+        if self.outbox_size > self.max_outbox:
+            # RFC 6120 §13.12: a client that leaves this much unfetched is gone or hostile;
+            # end the session (XEP-0124 §17.2) rather than grow; the sender stores or bounces.
+            self.outbox, self.outbox_size = [], 0
+            self.end = _End("policy-violation")
+            return False
         self.outbox.append(data)
         return True
 

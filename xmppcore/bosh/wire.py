@@ -58,6 +58,7 @@ class Limits:
     max_pause: int = 120  # 0: pausing is not offered (no 'maxpause')
     max_cached: int = 16  # responses kept for retransmission when the client acknowledges
     report_after: float = 1.0  # XEP-0124 §9.2: unacknowledged this long → 'report'
+    max_outbox: int = 8 * 1024 * 1024  # bytes queued for a client that does not come: as TCP
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Generator
 
@@ -25,6 +26,7 @@ from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.consumers import XMPPStreamConsumer
 from xmppd.server import get_server
+from xmppd.transports.tcp import MAX_WRITE_BUFFER
 
 log = logging.getLogger(__name__)
 Send = Callable[[dict], Awaitable[None]]
@@ -124,6 +126,7 @@ class WebSocketTransport:
         self.is_closed = False
         self._send = send
         self._backlog: deque[dict] | None = None  # messages queued behind a send that waits
+        self._backlog_size = 0
 
     def write(self, data: bytes) -> bool:
         """One top-level element = one text message (RFC 7395 §3.2, §3.3.3)."""
@@ -144,6 +147,10 @@ class WebSocketTransport:
     # -- ordered, synchronous when the server allows it ----------------------------------
     def _emit(self, message: dict) -> bool:
         if self._backlog is not None:  # an earlier send is still waiting: keep the order
+            self._backlog_size += len(message.get("text", ""))
+            if self._backlog_size > MAX_WRITE_BUFFER:  # the same cap as TCP (tcp.py)
+                self._lost(ConnectionError(f"{self._backlog_size} bytes unread"))
+                return False
             self._backlog.append(message)
             return True
         coro = self._send(message)
@@ -167,10 +174,14 @@ class WebSocketTransport:
             self._lost(exc)
         finally:
             self._backlog = None
+            self._backlog_size = 0
 
     def _lost(self, exc: Exception) -> None:
         log.debug("websocket send to %s failed: %s", self.peer, exc)
         self.is_closed = True
+        if self._backlog:
+            self._backlog.clear()  # nothing more goes out: free it now
+        self._backlog_size = 0
 
 
 class XMPPWebSocketConsumer(XMPPStreamConsumer):
@@ -202,6 +213,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             get_channel_layer(self.channel_layer_alias))
         self.transport.channel_name = self.channel_name
         self.driver = C2SDriver(server, self.transport)
+        self.bucket = _Bucket(server.config.rate_limit_bytes)
         refused = server.streams.is_full()
         if refused:  # RFC 6120 §4.9.3.18: XMPP_MAX_CONNECTIONS counts WebSocket streams too
             self.driver.fail(StreamError("resource-constraint", "too many connections"))
@@ -235,6 +247,11 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         if text is None:  # §3.2: XMPP messages are text frames
             driver.fail(StreamError("bad-format", "binary WebSocket messages are not allowed"))
             return
+        if self.bucket.rate and not await self.bucket.take(len(text)):
+            # RFC 6120 §13.12: the ASGI server reads on while we wait; a peer that never
+            # lets us catch up is flooding, not bursting.
+            driver.fail(StreamError("policy-violation", "sending too fast"))
+            return
         expecting_open = not driver.machine.opened
         try:
             data = transport.framing.receive(text.encode(), expecting_open=expecting_open)
@@ -249,6 +266,35 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             transport.close()
         else:
             await driver.data_received(data)
+
+
+class _Bucket:
+    """XMPP_RATE_LIMIT_BYTES per connection, as on TCP (tcp.py): a token bucket in bytes.
+    TCP stops reading; an ASGI app cannot, so it waits out each deficit (the messages
+    queue in the server meanwhile) and gives up once a peer has stayed over the rate for
+    more than FLOOD_SECONDS' worth of bytes without a pause: that queue stays bounded."""
+
+    FLOOD_SECONDS = 2
+    __slots__ = ("rate", "tokens", "last", "owed")
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.tokens = float(rate)
+        self.last = time.monotonic()
+        self.owed = 0  # bytes taken while over the rate, since the peer last paused
+
+    async def take(self, n: int) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.rate), self.tokens + (now - self.last) * self.rate) - n
+        self.last = now
+        if self.tokens >= 0:
+            self.owed = 0
+            return True
+        self.owed += n
+        if self.owed > self.FLOOD_SECONDS * self.rate:
+            return False
+        await asyncio.sleep(-self.tokens / self.rate)
+        return True
 
 
 def _is_secure(scope: dict) -> bool:
