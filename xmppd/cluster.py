@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from xmppcore.jid import JID
+from channels.exceptions import ChannelFull
+
+from xmppcore.errors import StanzaError
+from xmppcore.jid import JID, InvalidJID
+from xmppcore.stanza import Stanza
 from xmppd.sessions import BaseSession
 
 if TYPE_CHECKING:
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 NODE_TTL_S = 20
+SEND_PATIENCE_S = 5.0  # how long a full channel on another node is waited for
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 class RemoteSession(BaseSession):
@@ -260,9 +266,44 @@ class Cluster:
         try:
             while outbox:
                 message = outbox.pop(0)
-                try:
-                    await self._layer.send(channel, message)
-                except Exception as exc:  # at-most-once bus (DESIGN.md); the session is gone
-                    log.info("cluster send to %s failed: %s", channel, exc)
+                if not await self._hand_over(channel, message):
+                    await self._undeliverable(message)
         finally:
             del self._outboxes[channel]
+
+    async def _hand_over(self, channel: str, message: dict[str, Any]) -> bool:
+        """Back-pressure: a full channel (the other node reads slower than we send) is retried
+        with a growing pause, about SEND_PATIENCE_S in all, keeping the order of the outbox."""
+        delay = 0.005
+        waited = 0.0
+        while True:
+            try:
+                await self._layer.send(channel, message)
+                return True
+            except ChannelFull:
+                if waited >= SEND_PATIENCE_S:
+                    log.warning("cluster channel %s stayed full for %.1f s", channel, waited)
+                    return False
+            except Exception as exc:  # Redis down: the stanza goes the undeliverable way
+                log.warning("cluster send to %s failed: %s", channel, exc)
+                return False
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.05)
+
+    async def _undeliverable(self, message: dict[str, Any]) -> None:
+        """A stanza the other node could not take: a message is offered to the offline store,
+        anything else that wants an answer is bounced (RFC 6121 §8.5.3.2.1, RFC 6120 §8.3)."""
+        if message.get("type") != "xmpp.route":
+            return
+        el = etree.fromstring(message["xml"].encode(), _PARSER)
+        router = self.server.router
+        try:
+            to, from_ = JID.parse(el.get("to", "")), JID.parse(el.get("from", ""))
+        except InvalidJID:
+            return
+        stanza = Stanza(el, etree.QName(el).localname, to, from_, router.origin_of(from_))
+        if stanza.name == "message" and await self.server.hooks.fire("message/offline", stanza):
+            return
+        if stanza.name != "presence":
+            router.bounce(stanza, StanzaError("service-unavailable"))
