@@ -84,6 +84,7 @@ class Cluster:
         self.sessions_key = f"{prefix}:sessions"
         self.events_channel = f"{prefix}:cluster"
         self.node_key = f"{prefix}:node:{{}}"
+        self.dead_key = f"{prefix}:dead:{{}}"  # claimed by the node that buries that one
         self.redis_url = redis_url
         self.node = node or secrets.token_hex(6)
         self.remote: dict[JID, RemoteSession] = {}
@@ -117,10 +118,7 @@ class Cluster:
         for task in self._tasks:
             task.cancel()
         if self._redis is not None:
-            mine = [full for full, raw in (await self._redis.hgetall(self.sessions_key)).items()
-                    if json.loads(raw).get("node") == self.node]
-            if mine:
-                await self._redis.hdel(self.sessions_key, *mine)
+            await self._forget_node(self.node)
             await self._redis.delete(self.node_key.format(self.node))
             await self._redis.aclose()
             self._redis = None
@@ -243,13 +241,42 @@ class Cluster:
             try:
                 await self._heartbeat_once()
                 live = await self._live_nodes()
-                for jid, remote in list(self.remote.items()):
-                    if remote.node not in live:  # that node died: its sessions are gone
-                        self._drop(jid)
+                for node in {remote.node for remote in self.remote.values()} - live:
+                    await self._bury(node)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("cluster heartbeat failed")
+
+    async def _bury(self, node: str) -> None:
+        """A node died (no heartbeat for NODE_TTL_S, e.g. SIGKILL): its sessions are gone.
+        One surviving node — the one whose SET NX claims the dead node — ends them as the dead
+        node would have (`session/closed`: the unavailable broadcast of RFC 6121 §4.5.2 to
+        contacts on every node, last activity); the others only drop them."""
+        gone = [remote for remote in self.remote.values() if remote.node == node]
+        claimed = await self._redis.set(self.dead_key.format(node), self.node, nx=True, ex=NODE_TTL_S * 6)
+        for remote in gone:
+            self.remote.pop(remote.jid, None)
+            self.server.sessions.remove(remote)
+        if not claimed:
+            for remote in gone:
+                remote.is_closed = True
+            return
+        log.warning("node %s is dead: ending its %d sessions", node, len(gone))
+        await self._forget_node(node)
+        for remote in gone:
+            try:
+                await self.server.hooks.fire_all("session/closed", remote, None)
+            finally:
+                remote.is_closed = True
+
+    async def _forget_node(self, node: str) -> None:
+        """Drop the rows of `node` from the session hash (a JID bound again elsewhere since
+        has a row naming its new node: it stays)."""
+        rows = await self._redis.hgetall(self.sessions_key)
+        stale = [full for full, raw in rows.items() if json.loads(raw).get("node") == node]
+        if stale:
+            await self._redis.hdel(self.sessions_key, *stale)
 
     # -- sending ------------------------------------------------------------------------------
     def send_to_channel(self, channel: str, message: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ def set_keepalive(sock: socket.socket | None) -> None:
         if option is not None:
             sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
+
 _SALVAGING: set[asyncio.Task] = set()
 
 
