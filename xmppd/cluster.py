@@ -294,7 +294,10 @@ class Cluster:
             while outbox:
                 message = outbox.pop(0)
                 if not await self._hand_over(channel, message):
+                    # The other side is stuck: what is queued behind does not wait its turn.
                     await self._undeliverable(message)
+                    while outbox:
+                        await self._undeliverable(outbox.pop(0))
         finally:
             del self._outboxes[channel]
 
