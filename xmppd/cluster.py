@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from xmppcore.jid import JID
+from channels.exceptions import ChannelFull
+
+from xmppcore.errors import StanzaError
+from xmppcore.jid import JID, InvalidJID
+from xmppcore.stanza import Stanza
 from xmppd.sessions import BaseSession
 
 if TYPE_CHECKING:
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 NODE_TTL_S = 20
+SEND_PATIENCE_S = 5.0  # how long a full channel on another node is waited for
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 class RemoteSession(BaseSession):
@@ -78,6 +84,7 @@ class Cluster:
         self.sessions_key = f"{prefix}:sessions"
         self.events_channel = f"{prefix}:cluster"
         self.node_key = f"{prefix}:node:{{}}"
+        self.dead_key = f"{prefix}:dead:{{}}"  # claimed by the node that buries that one
         self.redis_url = redis_url
         self.node = node or secrets.token_hex(6)
         self.remote: dict[JID, RemoteSession] = {}
@@ -111,10 +118,7 @@ class Cluster:
         for task in self._tasks:
             task.cancel()
         if self._redis is not None:
-            mine = [full for full, raw in (await self._redis.hgetall(self.sessions_key)).items()
-                    if json.loads(raw).get("node") == self.node]
-            if mine:
-                await self._redis.hdel(self.sessions_key, *mine)
+            await self._forget_node(self.node)
             await self._redis.delete(self.node_key.format(self.node))
             await self._redis.aclose()
             self._redis = None
@@ -237,13 +241,42 @@ class Cluster:
             try:
                 await self._heartbeat_once()
                 live = await self._live_nodes()
-                for jid, remote in list(self.remote.items()):
-                    if remote.node not in live:  # that node died: its sessions are gone
-                        self._drop(jid)
+                for node in {remote.node for remote in self.remote.values()} - live:
+                    await self._bury(node)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("cluster heartbeat failed")
+
+    async def _bury(self, node: str) -> None:
+        """A node died (no heartbeat for NODE_TTL_S, e.g. SIGKILL): its sessions are gone.
+        One surviving node — the one whose SET NX claims the dead node — ends them as the dead
+        node would have (`session/closed`: the unavailable broadcast of RFC 6121 §4.5.2 to
+        contacts on every node, last activity); the others only drop them."""
+        gone = [remote for remote in self.remote.values() if remote.node == node]
+        claimed = await self._redis.set(self.dead_key.format(node), self.node, nx=True, ex=NODE_TTL_S * 6)
+        for remote in gone:
+            self.remote.pop(remote.jid, None)
+            self.server.sessions.remove(remote)
+        if not claimed:
+            for remote in gone:
+                remote.is_closed = True
+            return
+        log.warning("node %s is dead: ending its %d sessions", node, len(gone))
+        await self._forget_node(node)
+        for remote in gone:
+            try:
+                await self.server.hooks.fire_all("session/closed", remote, None)
+            finally:
+                remote.is_closed = True
+
+    async def _forget_node(self, node: str) -> None:
+        """Drop the rows of `node` from the session hash (a JID bound again elsewhere since
+        has a row naming its new node: it stays)."""
+        rows = await self._redis.hgetall(self.sessions_key)
+        stale = [full for full, raw in rows.items() if json.loads(raw).get("node") == node]
+        if stale:
+            await self._redis.hdel(self.sessions_key, *stale)
 
     # -- sending ------------------------------------------------------------------------------
     def send_to_channel(self, channel: str, message: dict[str, Any]) -> None:
@@ -260,9 +293,47 @@ class Cluster:
         try:
             while outbox:
                 message = outbox.pop(0)
-                try:
-                    await self._layer.send(channel, message)
-                except Exception as exc:  # at-most-once bus (DESIGN.md); the session is gone
-                    log.info("cluster send to %s failed: %s", channel, exc)
+                if not await self._hand_over(channel, message):
+                    # The other side is stuck: what is queued behind does not wait its turn.
+                    await self._undeliverable(message)
+                    while outbox:
+                        await self._undeliverable(outbox.pop(0))
         finally:
             del self._outboxes[channel]
+
+    async def _hand_over(self, channel: str, message: dict[str, Any]) -> bool:
+        """Back-pressure: a full channel (the other node reads slower than we send) is retried
+        with a growing pause, about SEND_PATIENCE_S in all, keeping the order of the outbox."""
+        delay = 0.005
+        waited = 0.0
+        while True:
+            try:
+                await self._layer.send(channel, message)
+                return True
+            except ChannelFull:
+                if waited >= SEND_PATIENCE_S:
+                    log.warning("cluster channel %s stayed full for %.1f s", channel, waited)
+                    return False
+            except Exception as exc:  # Redis down: the stanza goes the undeliverable way
+                log.warning("cluster send to %s failed: %s", channel, exc)
+                return False
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.05)
+
+    async def _undeliverable(self, message: dict[str, Any]) -> None:
+        """A stanza the other node could not take: a message is offered to the offline store,
+        anything else that wants an answer is bounced (RFC 6121 §8.5.3.2.1, RFC 6120 §8.3)."""
+        if message.get("type") != "xmpp.route":
+            return
+        el = etree.fromstring(message["xml"].encode(), _PARSER)
+        router = self.server.router
+        try:
+            to, from_ = JID.parse(el.get("to", "")), JID.parse(el.get("from", ""))
+        except InvalidJID:
+            return
+        stanza = Stanza(el, etree.QName(el).localname, to, from_, router.origin_of(from_))
+        if stanza.name == "message" and await self.server.hooks.fire("message/offline", stanza):
+            return
+        if stanza.name != "presence":
+            router.bounce(stanza, StanzaError("service-unavailable"))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from xmppcore.errors import StanzaError
+from xmppcore.errors import StanzaError, error_reply
 from xmppcore.jid import JID
 from xmppcore import ns
 from xmppcore.stanza import Stanza, iq_result
@@ -42,6 +42,30 @@ def deliver_to_resources(server: "Server", sessions: list["Session"], el: etree.
         if session.send_bytes(data):
             delivered += 1
     return delivered
+
+
+_OUTPUT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+async def salvage(server: "Server", leftover: list[bytes]) -> None:
+    """Stanzas a transport took but never handed to its client (a BOSH session that ended,
+    a TCP connection that died with output unsent; XEP-0206 §8, as RFC 6121 §8.5.3.2.1 for a
+    resource that is gone): messages are routed again — to another resource or the offline
+    store —, requests get service-unavailable, presence is dropped."""
+    for data in leftover:
+        try:
+            el = etree.fromstring(data, _OUTPUT_PARSER)
+        except etree.XMLSyntaxError:
+            continue
+        tag = etree.QName(el)
+        if tag.namespace != ns.CLIENT or tag.localname not in ("message", "iq") or el.get("type") == "error":
+            continue  # RFC 6120 §8.3.1: errors are never answered with errors
+        if tag.localname == "iq":
+            if el.get("type") not in ("get", "set"):
+                continue  # a result for a gone resource is dropped, as iq/full does
+            el = error_reply(el, StanzaError("service-unavailable"))
+        if el is not None:
+            await server.router.route(el, sender_side=False)
 
 
 def register_core_hooks(server: "Server") -> None:

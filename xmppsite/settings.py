@@ -200,7 +200,11 @@ XMPP_CLUSTER = env_bool("XMPP_CLUSTER", bool(REDIS_URL))
 XMPP_CLUSTER_PREFIX = os.environ.get("XMPP_CLUSTER_PREFIX", "xmppsite")  # Redis keys of this cluster
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        # capacity: messages waiting on one channel (a session's) before a send is refused;
+        # channels-redis defaults to 100, less than one burst of a busy chat (xmppd/cluster.py
+        # waits and retries, then stores or bounces what still does not fit).
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [REDIS_URL], "capacity": 2000}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

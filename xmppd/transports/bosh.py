@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from django.conf import settings
 from lxml import etree
 
-from xmppcore import bosh, ns
-from xmppcore.errors import StanzaError, StreamError, error_reply
+from xmppcore import bosh
+from xmppcore.errors import StreamError
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza
 from xmppd import layer
 from xmppd.c2s import C2SDriver
+from xmppd.delivery import salvage
 from xmppd.server import get_server
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
-_OUTPUT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 INFO_PAGE = (b"XMPP over BOSH (XEP-0124, XEP-0206).\n"
              b"POST <body xmlns='http://jabber.org/protocol/httpbind'/> requests to this URL.\n")
 
@@ -273,27 +273,6 @@ class BoshConnection:
         self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session)
         self._tasks.add(self._layer_task)
         self._layer_task.add_done_callback(self._tasks.discard)
-
-
-async def salvage(server: "Server", leftover: list[bytes]) -> None:
-    """Stanzas a BOSH session took but never handed to its client (XEP-0206 §8, as RFC 6121
-    §8.5.3.2.1 for a resource that is gone): messages are routed again — to another
-    resource or the offline store —, requests get service-unavailable, presence is dropped."""
-    for data in leftover:
-        try:
-            el = etree.fromstring(data, _OUTPUT_PARSER)
-        except etree.XMLSyntaxError:
-            continue
-        tag = etree.QName(el)
-        if tag.namespace != ns.CLIENT or tag.localname not in ("message", "iq"):
-            continue
-        if tag.localname == "iq":
-            if el.get("type") not in ("get", "set"):
-                continue
-            el = error_reply(el, StanzaError("service-unavailable"))
-        if el is None or el.get("type") == "error":
-            continue
-        await server.router.route(el, sender_side=False)
 
 
 class BoshSessionTable:

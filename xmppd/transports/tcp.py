@@ -8,14 +8,20 @@ consumer can write without a round trip through an ASGI queue (the hot path).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import socket
 import ssl
+import struct
+import termios
 import time
 from collections import deque
 from typing import Any, Callable
 
 from xmppcore.errors import StreamError
 from xmppd import tls
+from xmppd.delivery import salvage
+from xmppd.server import get_server
 
 log = logging.getLogger(__name__)
 READ_QUEUE_HIGH = 64  # chunks buffered before we stop reading (back-pressure)
@@ -26,6 +32,35 @@ _RESOURCE_CONSTRAINT = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
     b" version='1.0'><stream:error><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
     b"</stream:error></stream:stream>")
+# Half-open connections (a peer that vanished without FIN or RST): the kernel probes an idle
+# socket after KEEPIDLE seconds, every KEEPINTVL, and gives up after KEEPCNT unanswered probes,
+# so a dead peer is noticed in about 15 + 3 * 5 = 30 s; the XMPP ping (XEP-0199) covers the rest.
+KEEPALIVE = (("TCP_KEEPIDLE", 15), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+
+
+def set_keepalive(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in KEEPALIVE:
+        option = getattr(socket, name, None)  # Linux names; other systems keep their defaults
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+_SALVAGING: set[asyncio.Task] = set()
+
+
+def kernel_unacked(sock: socket.socket | None) -> int:
+    """Bytes the kernel holds for the peer, sent or not, that the peer has not acknowledged
+    (Linux SIOCOUTQ): they die with the socket on a reset or an abort."""
+    request = getattr(termios, "TIOCOUTQ", None)
+    if sock is None or request is None:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 class XMPPConnection(asyncio.Protocol):
@@ -49,12 +84,19 @@ class XMPPConnection(asyncio.Protocol):
         self._last = time.monotonic()
         self._task: asyncio.Task | None = None
         self._out: list[bytes] = []  # written this loop iteration, sent in one syscall
+        # Stanzas handed to asyncio but not yet to the kernel; re-routed if the connection dies
+        # with them unsent (no silent loss until XEP-0198 acks exist).
+        self._unsent: deque[bytes] = deque()
+        self._unsent_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused_writing = False
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self._loop = asyncio.get_running_loop()
+        # pause_writing: asyncio holds unsent output; resume_writing: all of it is in the kernel.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
         if self.listener.is_full():
             # RFC 6120 §4.9.3.18: we are out of room for another stream.
             transport.write(_RESOURCE_CONSTRAINT)  # type: ignore[attr-defined]
@@ -63,6 +105,7 @@ class XMPPConnection(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
+        set_keepalive(transport.get_extra_info("socket"))
         if self.is_secure:
             self._set_bindings()
         self.listener.opened(self)
@@ -82,6 +125,16 @@ class XMPPConnection(asyncio.Protocol):
             self.close()
             self.listener.closed(self)
 
+    def _salvage(self, chunks: list[bytes]) -> None:
+        """Output the peer never got goes back to the router at once: this stream refuses
+        writes from now on, so a message to its full JID falls back to another resource or
+        the offline store (RFC 6121 §8.5.3.2.1) and a request gets an error."""
+        if chunks:
+            server = self.listener.xmpp_server or get_server()
+            task = self._loop.create_task(salvage(server, chunks))
+            _SALVAGING.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(_SALVAGING.discard)
+
     def data_received(self, data: bytes) -> None:
         self._push({"type": "xmpp.receive", "bytes": data})
         if self._rate:
@@ -91,13 +144,27 @@ class XMPPConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        unsent, self._unsent = list(self._unsent), deque()
+        self._salvage(unsent)
         self._push({"type": "xmpp.disconnect"})
 
     def pause_writing(self) -> None:  # the peer reads slower than we write; fine, buffered
-        pass
+        self._paused_writing = True
 
     def resume_writing(self) -> None:
-        pass
+        self._paused_writing = False
+        self._unsent.clear()
+        self._unsent_size = 0
+
+    def _track_unsent(self, out: list[bytes], buffered: int) -> None:
+        """Keep the newest chunks that add up to the `buffered` bytes not yet acknowledged by
+        the peer (asyncio's buffer and the kernel's); the oldest may be partly received: the
+        client never got it whole. Runs only while the peer reads slower than we write."""
+        unsent = self._unsent
+        unsent.extend(out)
+        self._unsent_size += sum(map(len, out))
+        while unsent and self._unsent_size - len(unsent[0]) >= buffered:
+            self._unsent_size -= len(unsent.popleft())
 
     # -- rate limit: a token bucket in bytes per second (DESIGN: "stanza size and rate limits")
     def _throttle(self, n: int) -> None:
@@ -160,12 +227,22 @@ class XMPPConnection(asyncio.Protocol):
             return
         self._out = []
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
-            if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-                log.warning("dropping %s: %d bytes unread", self.peer, transport.get_write_buffer_size())
-                self._closing = True
-                transport.abort()
+        if transport is None or transport.is_closing():
+            self._salvage(out)  # the peer went away after write() said yes
+            return
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if transport.is_closing():  # the send failed (reset, broken pipe): nothing went out
+            self._salvage(out)
+            return
+        if not self._paused_writing:
+            return  # all of it is in the kernel
+        buffered = transport.get_write_buffer_size()
+        self._track_unsent(out, buffered + kernel_unacked(transport.get_extra_info("socket")))
+        if buffered > MAX_WRITE_BUFFER:
+            # connection_lost re-routes what is still unsent (offline store or an error).
+            log.warning("dropping %s: %d bytes unread", self.peer, buffered)
+            self._closing = True
+            transport.abort()
 
     async def start_tls(self) -> None:
         loop = asyncio.get_running_loop()
@@ -179,6 +256,7 @@ class XMPPConnection(asyncio.Protocol):
                                               server_side=True, ssl_handshake_timeout=30)
         self.is_secure = True
         self.kind = "tcp+tls"
+        self.transport.set_write_buffer_limits(high=0)
         self._set_bindings()
 
     def _set_bindings(self) -> None:
