@@ -186,7 +186,9 @@ async def test_a_client_that_never_reads_is_dropped_and_messages_go_offline(make
     from xmppd.transports import tcp
 
     monkeypatch.setattr(tcp, "MAX_WRITE_BUFFER", 64 * 1024)
-    xmpp = await make_server(rate_limit_bytes=0)
+    # What bob never read is stored offline (hundreds of alice's messages): no per-sender cap
+    # here, it would answer "after the drop" with an error instead (tests/offline/test_per_sender.py).
+    xmpp = await make_server(rate_limit_bytes=0, offline_per_sender=0)
     await xmpp.add_user("bob")
     reader = await RawClient.open(xmpp.host, xmpp.port)
     reader.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
