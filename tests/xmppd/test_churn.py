@@ -65,7 +65,13 @@ async def test_dropped_connections_leave_nothing_behind(make_server: Any, monkey
         grown = tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
-    alive = sum(ref() is not None for ref in drivers)
     assert len(drivers) == CONNECTIONS + 200
-    assert alive == 0, f"{alive} of {len(drivers)} drivers still alive after the churn"
+
+    def alive() -> int:
+        gc.collect()
+        return sum(ref() is not None for ref in drivers)
+
+    # The last consumers may still be finishing (a cancelled channel-layer task in a cluster):
+    # every driver must be gone within moments, none kept for the login timeout.
+    await wait_for(lambda: alive() == 0, timeout=5, what="every driver collected")
     assert grown < 3 * MIB, f"{grown / MIB:.1f} MiB kept after {CONNECTIONS} connections"
