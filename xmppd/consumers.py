@@ -39,7 +39,7 @@ class XMPPStreamConsumer(AsyncConsumer):
         self.driver = C2SDriver(server, transport)
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
-            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session, server)
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
         try:
             while True:
                 message = await receive()
@@ -53,4 +53,4 @@ class XMPPStreamConsumer(AsyncConsumer):
             pass
         finally:
             if layer_task is not None:
-                layer.stop_later(layer_task)
+                layer_task.cancel()

@@ -240,7 +240,7 @@ class BoshConnection:
         self.table.remove(self)
         self._set_timer(None)
         if self._layer_task is not None:
-            layer.stop_later(self._layer_task)
+            self._layer_task.cancel()
         gone = bosh.terminal_response("item-not-found", legacy=self.session.is_legacy,
                                       content_type=self.session.content_type)
         for future in self.waiters.values():
@@ -270,7 +270,7 @@ class BoshConnection:
         if channel is None:
             return
         self.transport.channel_name = channel
-        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session, self.server)
+        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session)
         self._tasks.add(self._layer_task)
         self._layer_task.add_done_callback(self._tasks.discard)
 

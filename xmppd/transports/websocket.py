@@ -221,7 +221,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             server.streams.count += 1
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
-            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session, server)
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
         see_other_uri = settings.XMPP_WS_SEE_OTHER_URI
         try:
             while True:
@@ -235,7 +235,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             if not refused:
                 server.streams.count -= 1
             if layer_task is not None:
-                layer.stop_later(layer_task)
+                layer_task.cancel()
             # Disconnected, or cancelled by the ASGI server: unbind once (idempotent).
             await self.driver.connection_lost()
 
