@@ -18,7 +18,6 @@ other cluster nodes (set it with `SessionTable.set_state`).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
@@ -34,7 +33,7 @@ Closer = Callable[[str | None], Any]
 OutboundFilter = Callable[["Session", bytes, "etree._Element | None"], "bytes | None"]
 
 
-class BaseSession(ABC):
+class BaseSession:
     """A bound resource as modules see it: identity, presence, module state, a way to send."""
 
     __slots__ = ("jid", "bare", "priority", "presence", "is_available", "is_closed", "transport",
@@ -58,13 +57,11 @@ class BaseSession(ABC):
     def send(self, el: etree._Element) -> bool:
         return self.send_bytes(etree.tostring(el))
 
-    @abstractmethod
     def send_bytes(self, data: bytes) -> bool:
-        """Write serialized stanza(s); False when the session can no longer take them."""
+        raise NotImplementedError
 
-    @abstractmethod
     def closer(self, condition: str | None) -> Any:
-        """End the session, with a stream error `condition` (None: a clean close)."""
+        raise NotImplementedError
 
 
 class Session(BaseSession):
