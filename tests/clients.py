@@ -71,6 +71,7 @@ class RawClient:
         self.reader = reader
         self.writer = writer
         self.buffer = b""
+        self.features = b""
 
     @classmethod
     async def open(cls, host: str, port: int, *, tls: bool = False) -> "RawClient":
@@ -111,6 +112,15 @@ class RawClient:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def open_stream(srv: Any) -> RawClient:
+    """A raw connection whose stream is open; the features it was offered are in `.features`."""
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    raw.features = await raw.read_until(rb"</stream:features>")
+    raw.take()
+    return raw
 
 
 async def raw_plain_login(raw: RawClient, user: str, password: str = "secret",

@@ -18,6 +18,7 @@ other cluster nodes (set it with `SessionTable.set_state`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
@@ -33,7 +34,7 @@ Closer = Callable[[str | None], Any]
 OutboundFilter = Callable[["Session", bytes, "etree._Element | None"], "bytes | None"]
 
 
-class BaseSession:
+class BaseSession(ABC):
     """A bound resource as modules see it: identity, presence, module state, a way to send."""
 
     __slots__ = ("jid", "bare", "priority", "presence", "is_available", "is_closed", "transport",
@@ -57,11 +58,13 @@ class BaseSession:
     def send(self, el: etree._Element) -> bool:
         return self.send_bytes(etree.tostring(el))
 
+    @abstractmethod
     def send_bytes(self, data: bytes) -> bool:
-        raise NotImplementedError
+        """Write serialized stanza(s); False when the session can no longer take them."""
 
+    @abstractmethod
     def closer(self, condition: str | None) -> Any:
-        raise NotImplementedError
+        """End the session, with a stream error `condition` (None: a clean close)."""
 
 
 class Session(BaseSession):

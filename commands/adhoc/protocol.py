@@ -6,11 +6,13 @@ registry's commands (`commands.adhoc.registry_nodes`) and the commands component
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
+from commands.adhoc.errors import CommandFailure
 from xmppcore import forms, ns
 from xmppcore.jid import JID
 
@@ -56,7 +58,7 @@ def command_element(node: str, sessionid: str, reply: Reply) -> etree._Element:
 
 
 
-class Node:
+class Node(ABC):
     """One command node offered at a JID (XEP-0050 §2.2): its stages and its execution."""
 
     node: str
@@ -71,22 +73,27 @@ class Node:
         """The text heading each XEP-0141 page of a multi-stage form."""
         return self.name
 
+    @abstractmethod
     def allows(self, requester: JID, target: JID) -> bool:
         """Whether `requester` may see and start it (§2.2: others get <forbidden/>)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def pages(self, sess: "CommandSession") -> list[list[forms.Field]]:
         """The fields of each stage, fresh for this session (no stage: it runs at once)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def execute(self, sess: "CommandSession") -> Reply:
         """Run with the checked values of every stage (`sess.values`)."""
-        raise NotImplementedError
+        ...
 
     async def follow(self, sess: "CommandSession", action: str) -> Reply:
         """A session whose execution goes on in the background (`sess.run_id`): the answer to
         a further request of its requester."""
-        raise NotImplementedError
+        # Only nodes that hand their execution to a background run (registry commands on
+        # Celery) are ever asked this; for the others no session has a run to follow.
+        raise CommandFailure("bad-request", "bad-sessionid", "this command does not run in the background")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.clients import RawClient, header, raw_plain_login, stream_error_condition
+from tests.clients import RawClient, header, open_stream, raw_plain_login, stream_error_condition
 from xmppd.authlimit import AuthThrottle
 from xmppd.storage import db
 
@@ -21,12 +21,6 @@ SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 REGISTER = "jabber:iq:register"
 
 
-async def _opened(srv) -> RawClient:
-    raw = await RawClient.open(srv.host, srv.port)
-    raw.send(header())
-    await raw.read_until(rb"</stream:features>")
-    raw.take()
-    return raw
 
 
 async def _plain(raw: RawClient, user: str, password: str) -> bytes:
@@ -48,7 +42,7 @@ async def test_excess_attempts_get_temporary_auth_failure_at_once(make_server) -
     srv = await make_server(allow_registration=True)
     _slow_lock(srv)
     await srv.add_user("alice", "right")
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
     for _ in range(3):
         assert b"<not-authorized/>" in await _plain(raw, "alice", "wrong")
     # Locked: even the right password is refused unchecked, and the connection is still read.
@@ -62,11 +56,11 @@ async def test_the_account_key_is_the_normalized_jid(make_server) -> None:
     srv = await make_server()
     throttle = _slow_lock(srv)
     await srv.add_user("alice", "right")
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
     for _ in range(3):
         assert b"<not-authorized/>" in await _plain(raw, "ALICE", "wrong")
     throttle._failures.pop("ip:127.0.0.1")  # another address: only the account's count is left
-    other = await _opened(srv)
+    other = await open_stream(srv)
     assert b"<temporary-auth-failure/>" in await _plain(other, "alice", "right")
 
 
@@ -75,10 +69,10 @@ async def test_another_accounts_success_does_not_reset_the_address(make_server) 
     _slow_lock(srv)
     await srv.add_user("alice", "right")
     await srv.add_user("mallory", "mine")
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
     for _ in range(2):
         assert b"<not-authorized/>" in await _plain(raw, "alice", "wrong")
-    mallory = await _opened(srv)
+    mallory = await open_stream(srv)
     assert b"<success" in await _plain(mallory, "mallory", "mine")
     assert b"<not-authorized/>" in await _plain(raw, "alice", "wrong")  # the third: now locked
     assert b"<temporary-auth-failure/>" in await _plain(raw, "alice", "guess")
@@ -97,13 +91,13 @@ async def test_plain_derives_keys_off_the_database_thread(make_server, monkeypat
         return real(*args)
 
     monkeypatch.setattr(actions, "check_password", recording)
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
     assert b"<success" in await _plain(raw, "alice", "right")
     assert threads and all(name.startswith("pbkdf2") for name in threads), threads
 
 
 async def _server_first(srv, user: str) -> tuple[bytes, int]:
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
     first = base64.b64encode(f"n,,n={user},r=abcdefghijklmnop".encode()).decode()
     raw.send(f"<auth xmlns='{SASL}' mechanism='SCRAM-SHA-1'>{first}</auth>")
     data = await raw.read_until(rb"</challenge>")

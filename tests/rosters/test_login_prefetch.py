@@ -18,6 +18,7 @@ from rosters.models import RosterItem
 from tests.clients import RawClient, header
 from tests.rosters.helpers import ROSTER, Raw, authenticate, q, roster_store
 from tests.rosters.test_store import queries
+from tests.support.waiting import wait_for
 from xmppcore.jid import JID
 from xmppd import storage
 from xmppd.storage import Prefetch, db
@@ -59,9 +60,10 @@ async def bind_and_lose(srv: Any, gate: threading.Event, lose: bytes) -> None:
     raw.send(header() + "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
     await raw.read_until(lose, timeout=5)
     raw.close()
-    await asyncio.sleep(0.1)  # let the server see the close while the read is held
-    gate.set()
     (driver, prefetch), = captured
+    # The server has seen the close while the read is still held, then the read completes.
+    await wait_for(lambda: driver() is None or driver().is_closing, what="the close seen by the server")
+    gate.set()
     await until(lambda: driver() is None and prefetch() is None)
     assert srv.server.sessions.resources(ALICE) == []
     assert ALICE not in roster_store(srv).rosters
@@ -92,11 +94,8 @@ def record_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async def loop() -> None:
-        while not condition():
-            gc.collect()
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(loop(), timeout)
+    """`condition` after a garbage collection (what is only reachable from cycles is gone)."""
+    await wait_for(lambda: gc.collect() >= 0 and condition(), timeout, what="objects freed")
 
 
 async def test_roster_and_offline_are_read_before_the_bind_result_and_never_after(xmpp, monkeypatch) -> None:

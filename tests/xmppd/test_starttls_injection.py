@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.clients import RawClient, header, stream_error_condition
+from tests.clients import RawClient, header, open_stream, stream_error_condition
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -14,17 +14,12 @@ STARTTLS = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 INJECTED = "<iq type='get' id='inj'><query xmlns='jabber:iq:register'/></iq>"
 
 
-async def _opened(srv) -> RawClient:
-    raw = await RawClient.open(srv.host, srv.port)
-    raw.send(header())
-    assert b"<starttls" in await raw.read_until(rb"</stream:features>")
-    raw.take()
-    return raw
 
 
 async def test_plaintext_in_the_same_packet_as_starttls_is_a_stream_error(make_server) -> None:
     srv = await make_server(allow_registration=True)
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
+    assert b"<starttls" in raw.features
     raw.send(STARTTLS + INJECTED)
     data = await raw.read_to_eof()
     assert stream_error_condition(data) == "policy-violation"
@@ -44,7 +39,8 @@ async def test_plaintext_queued_behind_starttls_is_a_stream_error(make_server, m
         await real(self)
 
     monkeypatch.setattr(XMPPConnection, "start_tls", after_the_injection)
-    raw = await _opened(srv)
+    raw = await open_stream(srv)
+    assert b"<starttls" in raw.features
     raw.send(STARTTLS)
     await raw.writer.drain()
     await raw.read_until(rb"<proceed")

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.clients import RawClient, header, stream_error_condition
+from tests.clients import RawClient, header, open_stream, stream_error_condition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,17 +20,11 @@ async def expect_stream_error(raw: RawClient, condition: str) -> bytes:
     return data
 
 
-async def opened(srv) -> RawClient:
-    raw = await RawClient.open(srv.host, srv.port)
-    raw.send(header())
-    await raw.read_until(rb"</stream:features>")
-    raw.take()
-    return raw
 
 
 async def logged_in(srv, user: str = "alice") -> RawClient:
     await srv.add_user(user, "secret")
-    raw = await opened(srv)
+    raw = await open_stream(srv)
     token = base64.b64encode(f"\0{user}\0secret".encode()).decode()
     raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
     await raw.read_until(rb"<success")
@@ -67,13 +61,13 @@ async def test_bad_stream_headers(xmpp, head: str, condition: str) -> None:
     ("<message></massage>", "not-well-formed"),
 ])
 async def test_errors_before_auth(xmpp, payload: str, condition: str) -> None:
-    raw = await opened(xmpp)
+    raw = await open_stream(xmpp)
     raw.send(payload)
     await expect_stream_error(raw, condition)
 
 
 async def test_invalid_utf8_is_not_well_formed(xmpp) -> None:
-    raw = await opened(xmpp)
+    raw = await open_stream(xmpp)
     raw.send(b"<message><body>\xc3\x28\xff</body></message>")
     await expect_stream_error(raw, "not-well-formed")
 
@@ -99,7 +93,7 @@ async def test_unknown_top_level_element(xmpp) -> None:
 
 async def test_stanza_before_bind_is_not_authorized(xmpp) -> None:
     await xmpp.add_user("carol", "secret")
-    raw = await opened(xmpp)
+    raw = await open_stream(xmpp)
     token = base64.b64encode(b"\0carol\0secret").decode()
     raw.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
     await raw.read_until(rb"<success")
