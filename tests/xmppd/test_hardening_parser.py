@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from tests.clients import RawClient, header, stream_error_condition
-from tests.xmppd.test_stream_errors import logged_in, opened
+from tests.clients import open_stream as opened
+from tests.xmppd.test_stream_errors import logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIMIT = 4096
