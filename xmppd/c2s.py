@@ -12,7 +12,7 @@ import base64
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from lxml import etree
 
@@ -97,6 +97,7 @@ class C2SDriver:
         self.login_prefetch: Prefetch | None = None  # reads started at SASL success, taken at bind
         self._closed_fired = False
         self.unavailable: etree._Element | None = None
+        self.inflate: Callable[[bytes], bytes] | None = None  # XEP-0138: bytes before the parser
         self._login_timer = self._start_login_timer()
         # Issue 8: one address holds at most XMPP_MAX_UNAUTH_PER_IP streams not yet bound.
         self._address_slot = server.unauth_per_ip.acquire(transport.peer)
@@ -158,6 +159,8 @@ class C2SDriver:
         if self.session is not None:
             self.session.last_activity = time.monotonic()
         try:
+            if self.inflate is not None:
+                data = self.inflate(data)
             events = self.machine.iter_events(data)
             for event in events:
                 if isinstance(event, StanzaReceived) and self.session is not None:
@@ -193,6 +196,9 @@ class C2SDriver:
             result = handler(self, event.element)
             if asyncio.iscoroutine(result):
                 await result
+            # The handler restarted the stream (XEP-0138 <compressed/>): whatever else this
+            # chunk held was sent before the client saw the restart (§6 forbids it).
+            return not self.machine.opened
         elif isinstance(event, StreamClosed):
             self.close()
         return False

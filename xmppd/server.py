@@ -51,6 +51,9 @@ class Config:
     cluster_prefix: str = "xmppsite"  # Redis key prefix: one per cluster
     # service -> address template of its component host, "{domain}" per user domain
     components: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COMPONENTS))
+    csi_queue_max: int = 256  # XEP-0352: stanzas held for an inactive client before a flush
+    compression: str = "off"  # XEP-0138: off | plain (unencrypted streams only) | always
+    compression_max_inflate: int = 1024 * 1024  # XEP-0138: inflated bytes of one received chunk
 
     @classmethod
     def from_settings(cls) -> "Config":
@@ -70,6 +73,8 @@ class Config:
             redis_url=s.REDIS_URL if s.XMPP_CLUSTER else "", cluster_prefix=s.XMPP_CLUSTER_PREFIX,
             components={service: getattr(s, name, DEFAULT_COMPONENTS[service])
                         for service, name in COMPONENT_SETTINGS.items()},
+            csi_queue_max=s.XMPP_CSI_QUEUE_MAX, compression=s.XMPP_COMPRESSION.lower(),
+            compression_max_inflate=s.XMPP_COMPRESSION_MAX_INFLATE,
         )
 
 

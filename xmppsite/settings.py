@@ -74,6 +74,11 @@ XMPP_MAX_UNAUTH_PER_IP = int(os.environ.get("XMPP_MAX_UNAUTH_PER_IP", "30"))  # 
 XMPP_MAX_RESOURCES = int(os.environ.get("XMPP_MAX_RESOURCES", "10"))  # bound resources per account
 XMPP_MAX_ROSTER_ITEMS = int(os.environ.get("XMPP_MAX_ROSTER_ITEMS", "1000"))  # roster items per account
 XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100"))  # per sender and recipient
+XMPP_CSI_QUEUE_MAX = int(os.environ.get("XMPP_CSI_QUEUE_MAX", "256"))  # XEP-0352: held stanzas per inactive client
+# XEP-0138 stream compression: off | plain (only on unencrypted streams) | always (also under TLS:
+# compressing secrets next to attacker-chosen text leaks them, CRIME-style; docs/compression.md).
+XMPP_COMPRESSION = os.environ.get("XMPP_COMPRESSION", "off")
+XMPP_COMPRESSION_MAX_INFLATE = int(os.environ.get("XMPP_COMPRESSION_MAX_INFLATE", str(1024 * 1024)))
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
@@ -88,6 +93,8 @@ XMPP_MODULES = env_list(
     ",".join([
         "plugins.message",
         "plugins.carbons",
+        "plugins.csi",
+        "plugins.compression",
         "plugins.disco",
         "plugins.ping",
         "plugins.version",

@@ -90,6 +90,7 @@ class XMPPConnection(asyncio.Protocol):
         self._unsent_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_writing = False
+        self._encode: Callable[[bytes], bytes] | None = None  # XEP-0138: deflates a write batch
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -230,7 +231,8 @@ class XMPPConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             self._salvage(out)  # the peer went away after write() said yes
             return
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        transport.write(data if self._encode is None else self._encode(data))
         if transport.is_closing():  # the send failed (reset, broken pipe): nothing went out
             self._salvage(out)
             return
@@ -258,6 +260,12 @@ class XMPPConnection(asyncio.Protocol):
         self.kind = "tcp+tls"
         self.transport.set_write_buffer_limits(high=0)
         self._set_bindings()
+
+    def start_compression(self, encode: Callable[[bytes], bytes]) -> None:
+        """XEP-0138 §6: what is written so far (<compressed/>) goes out as is, every later
+        write batch through `encode` (one zlib sync flush per batch)."""
+        self._flush()
+        self._encode = encode
 
     def _set_bindings(self) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None

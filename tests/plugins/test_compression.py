@@ -1,0 +1,127 @@
+"""XEP-0138 Stream Compression on the wire: raw sockets speaking zlib (slixmpp has no
+XEP-0138), the feature's offering rules, both failures, a zlib bomb and corrupt data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.clients import RawClient, connect, header, stream_error_condition
+from tests.plugins.zlibraw import COMPRESS, bind, compress, login
+from tests.support.quiet import raw_settle
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+FEATURE = b"<compression xmlns=\"http://jabber.org/features/compress\"><method>zlib</method></compression>"
+
+
+async def logged_in(srv: Any, user: str = "alice", *, tls: bool = False) -> tuple[RawClient, bytes]:
+    await srv.add_user(user)
+    raw = await RawClient.open(srv.host, srv.tls_port if tls else srv.port, tls=tls)
+    return raw, await login(raw, user)
+
+
+async def test_off_by_default_and_refused_without_ending_the_stream(xmpp: Any) -> None:
+    raw, features = await logged_in(xmpp)
+    assert b"compress" not in features
+    answer = await compress(raw)
+    assert answer == f"<failure xmlns=\"{COMPRESS}\"><setup-failed/></failure>".encode()
+    assert b"<jid>alice@localhost/z</jid>" in await bind(raw)  # §3 note: no stream error
+
+
+async def test_plain_compresses_both_directions(make_server: Any) -> None:
+    srv = await make_server(compression="plain")
+    raw, features = await logged_in(srv)
+    assert FEATURE in features
+    answer = await compress(raw)
+    assert answer.startswith(f"<compressed xmlns=\"{COMPRESS}\"/>".encode())
+    assert b"<stream:stream" in answer and b"urn:ietf:params:xml:ns:xmpp-bind" in answer
+    assert b"compression" not in answer.split(b"<stream:features")[1]  # once per stream
+    await bind(raw, "zip")
+    await srv.add_user("bob")
+    bob = await connect(srv, "bob@localhost")
+    got = []
+    bob.add_event_handler("message", got.append)
+
+    bob.send_message(mto="alice@localhost/zip", mbody="squeeze " * 200, mtype="chat")
+    data = await raw.read_until(rb"</message>")
+    assert b"<body>" + b"squeeze " * 199 + b"squeeze </body>" in data
+    assert b"squeeze" not in raw.reader.wire and len(raw.reader.wire) < 600  # it was deflated
+    raw.take()
+    raw.send("<message to='bob@localhost' type='chat' id='z1'><body>from a zlib stream</body></message>")
+    await wait_for(lambda: got)
+    assert got[0]["body"] == "from a zlib stream" and str(got[0]["from"]) == "alice@localhost/zip"
+
+
+async def test_unsupported_method_then_zlib(make_server: Any) -> None:
+    srv = await make_server(compression="plain")
+    raw, _ = await logged_in(srv)
+    answer = await compress(raw, "lzw")
+    assert answer == f"<failure xmlns=\"{COMPRESS}\"><unsupported-method/></failure>".encode()
+    assert (await compress(raw)).startswith(b"<compressed")
+    assert b"<jid>alice@localhost/z</jid>" in await bind(raw)
+
+
+async def test_not_before_authentication(make_server: Any) -> None:
+    srv = await make_server(compression="plain")
+    raw = await RawClient.open(srv.host, srv.port)
+    raw.send(header())
+    features = await raw.read_until(rb"</stream:features>")
+    assert b"compress" not in features  # XEP-0170: after SASL
+    raw.take()
+    assert (await compress(raw)).endswith(b"<setup-failed/></failure>")
+
+
+async def test_not_after_binding(make_server: Any) -> None:
+    srv = await make_server(compression="plain")
+    raw, _ = await logged_in(srv)
+    await bind(raw)
+    assert (await compress(raw)).endswith(b"<setup-failed/></failure>")
+    await raw_settle(raw)  # the stream goes on uncompressed
+
+
+@pytest.mark.parametrize("mode,offered", [("plain", False), ("always", True)])
+async def test_under_tls_only_when_always(make_server: Any, mode: str, offered: bool) -> None:
+    srv = await make_server(compression=mode)
+    raw, features = await logged_in(srv, tls=True)
+    assert (FEATURE in features) is offered
+    answer = await compress(raw)
+    if not offered:
+        assert answer.endswith(b"<setup-failed/></failure>")
+        return
+    assert answer.startswith(b"<compressed")
+    assert b"<jid>alice@localhost/z</jid>" in await bind(raw)
+    await raw_settle(raw)
+
+
+async def test_zlib_bomb_is_a_policy_violation(make_server: Any) -> None:
+    srv = await make_server(compression="plain", compression_max_inflate=64 * 1024)
+    raw, _ = await logged_in(srv)
+    await compress(raw)
+    await bind(raw)
+    # 32 MiB of whitespace inside a body: about 32 KiB on the wire.
+    raw.send(b"<message to='alice@localhost'><body>" + b" " * (32 << 20) + b"</body></message>")
+    data = await raw.read_to_eof()
+    assert stream_error_condition(data) == "policy-violation", data[-300:]
+    assert b"inflates beyond the limit" in data  # the codec's bound, before the parser's
+    assert data.endswith(b"</stream:stream>")
+
+
+async def test_corrupt_compressed_data_is_processing_failed(make_server: Any) -> None:
+    srv = await make_server(compression="plain")
+    raw, _ = await logged_in(srv)
+    await compress(raw)
+    await bind(raw)
+    raw.writer.write_raw(b"\xff" * 64)  # not a deflate block
+    data = await raw.read_to_eof()
+    assert stream_error_condition(data) == "undefined-condition"
+    assert f"<failure xmlns=\"{COMPRESS}\"><processing-failed/></failure>".encode() in data
+
+
+def test_settings_reject_an_unknown_mode() -> None:
+    from plugins.compression import load
+    from xmppd.server import Config, Server
+
+    with pytest.raises(ValueError, match="XMPP_COMPRESSION"):
+        load(Server(Config(compression="sometimes")))
