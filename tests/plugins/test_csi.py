@@ -1,0 +1,156 @@
+"""XEP-0352 Client State Indication on the wire: a raw socket goes inactive, a slixmpp
+contact sends it presence, chat states and messages; what arrives, and in which order."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from plugins.csi import MODULE, QUEUE
+from tests.clients import RawClient, connect, header, stream_error_condition
+from tests.plugins.wire import raw_login
+from tests.support.quiet import raw_settle, settle
+from tests.support.waiting import wait_for
+from xmppcore.jid import JID
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CSI = "urn:xmpp:csi:0"
+STATES = "http://jabber.org/protocol/chatstates"
+ALICE = "alice@localhost/raw"
+
+
+def stanzas(data: bytes) -> list[bytes]:
+    """The top-level <message/> and <presence/> elements in what a RawClient read."""
+    return re.findall(rb"<(?:message|presence)\b.*?(?:</message>|</presence>|/>)(?=<|$)", data, re.S)
+
+
+async def inactive_alice(srv: Any) -> tuple[RawClient, Any, Any]:
+    """alice (raw, inactive) and bob (slixmpp); returns (raw, bob, alice's session)."""
+    await srv.add_user("alice")
+    await srv.add_user("bob")
+    raw = await raw_login(srv, "alice")
+    raw.send(f"<inactive xmlns='{CSI}'/>")
+    session = srv.server.sessions.get(JID.parse(ALICE))
+    await wait_for(lambda: session.data.get(MODULE) == "inactive")
+    return raw, await connect(srv, "bob@localhost/pc", presence=False), session
+
+
+def presence(bob: Any, status: str) -> None:
+    bob.send_raw(f"<presence to='{ALICE}'><status>{status}</status></presence>")
+
+
+def chat(bob: Any, payload: str, mid: str) -> None:
+    bob.send_raw(f"<message to='{ALICE}' type='chat' id='{mid}'>{payload}</message>")
+
+
+async def test_feature_after_authentication_only(xmpp: Any) -> None:
+    await xmpp.add_user("alice")
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    raw.send(header())
+    before = await raw.read_until(rb"</stream:features>")
+    assert CSI.encode() not in before
+    raw.take()
+    raw.send(f"<inactive xmlns='{CSI}'/>")
+    data = await raw.read_to_eof()
+    assert stream_error_condition(data) == "not-authorized"  # no session to be inactive yet
+    from tests.plugins.zlibraw import login
+    raw = await RawClient.open(xmpp.host, xmpp.port)
+    assert f"<csi xmlns=\"{CSI}\"/>".encode() in await login(raw, "alice")
+
+
+async def test_presence_and_chat_states_wait_for_a_message_with_a_body(xmpp: Any) -> None:
+    raw, bob, session = await inactive_alice(xmpp)
+    presence(bob, "one")
+    chat(bob, f"<composing xmlns='{STATES}'/>", "c1")
+    presence(bob, "two")
+    chat(bob, f"<paused xmlns='{STATES}'/>", "c2")
+    presence(bob, "three")
+    await settle(bob)  # the server has routed all of it
+    assert len(session.data[QUEUE].held) == 2  # one presence, one chat state: the newest
+    assert raw.buffer == b""
+    chat(bob, "<body>wake up</body>", "m1")
+    data = await raw.read_until(rb"wake up</body></message>")
+    got = stanzas(data)
+    assert len(got) == 3, data
+    assert b"id=\"c2\"" in got[0] and b"<paused" in got[0]  # newest chat state, at its place
+    assert b"<status>three</status>" in got[1]  # newest presence only
+    assert b"id=\"m1\"" in got[2]
+    assert session.data[MODULE] == "inactive" and not session.data[QUEUE].held  # still inactive
+
+
+async def test_active_flushes_before_what_follows_it(xmpp: Any) -> None:
+    raw, bob, session = await inactive_alice(xmpp)
+    presence(bob, "while away")
+    await settle(bob)
+    await wait_for(lambda: session.data[QUEUE].held)
+    raw.send(f"<active xmlns='{CSI}'/><iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    data = await raw.read_until(rb"id=\"p1\"")
+    assert data.index(b"while away") < data.index(b"id=\"p1\"")  # §5: flushed before the pong
+    assert MODULE not in session.data and QUEUE not in session.data
+    assert session.outbound == ()  # active: no filter, nothing on the hot path
+    presence(bob, "now at once")
+    await raw.read_until(rb"now at once")
+
+
+@pytest.mark.parametrize("payload,kind", [
+    ("<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'/></encrypted>", "message"),
+    ("<subscribe/>", "presence"),
+])
+async def test_important_stanzas_are_never_held(xmpp: Any, payload: str, kind: str) -> None:
+    raw, bob, session = await inactive_alice(xmpp)
+    raw.send("<presence/>")  # available: subscription requests are delivered (RFC 6121 §3.1.3)
+    await wait_for(lambda: session.is_available)
+    presence(bob, "held")
+    await settle(bob)
+    assert raw.buffer == b"" and session.data[QUEUE].held
+    if kind == "message":
+        chat(bob, payload, "e1")
+        data = await raw.read_until(rb"</encrypted></message>")
+    else:
+        bob.send_raw("<presence to='alice@localhost' type='subscribe'/>")
+        data = await raw.read_until(rb"type=\"subscribe\"")
+    assert data.index(b"held") < data.index(b"e1\"" if kind == "message" else b"subscribe")
+
+
+async def test_mentions_in_a_room_wake_the_client(xmpp: Any) -> None:
+    raw, bob, session = await inactive_alice(xmpp)
+    room = "room@conference.localhost"
+    raw.send(f"<presence to='{room}/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    await raw_settle(raw)  # the join went out: the nick is known (the ping's pong flushed too)
+    raw.take()  # the join's error: there is no such room
+
+    def groupchat(body: str) -> None:
+        from lxml import etree
+        session.send(etree.fromstring(
+            f"<message xmlns='jabber:client' from='{room}/bob' to='{ALICE}' type='groupchat'>"
+            f"<body>{body}</body></message>"))
+    groupchat("chatter")
+    groupchat("more chatter")
+    assert len(session.data[QUEUE].held) == 2 and raw.buffer == b""
+    groupchat("hey alice, look")
+    data = await raw.read_until(rb"look</body>")
+    assert [b"chatter</body>" in s for s in stanzas(data)] == [True, True, False]
+
+
+async def test_a_full_buffer_is_flushed(make_server: Any) -> None:
+    srv = await make_server(csi_queue_max=3)
+    raw, bob, session = await inactive_alice(srv)
+    for i in range(3):
+        chat(bob, f"<received xmlns='urn:xmpp:receipts' id='r{i}'/>", f"x{i}")
+    data = await raw.read_until(rb"id=\"x2\"")
+    assert [re.search(rb'id="(x\d)"', s).group(1) for s in stanzas(data)] == [b"x0", b"x1", b"x2"]
+    assert not session.data[QUEUE].held
+
+
+async def test_a_closed_stream_starts_active(xmpp: Any) -> None:
+    raw, bob, session = await inactive_alice(xmpp)
+    raw.send("</stream:stream>")
+    await raw.read_to_eof()
+    await wait_for(lambda: xmpp.server.sessions.get(JID.parse(ALICE)) is None)
+    raw = await raw_login(xmpp, "alice")
+    new = xmpp.server.sessions.get(JID.parse(ALICE))
+    assert new is not session and MODULE not in new.data and new.outbound == ()
+    presence(bob, "fresh")
+    await raw.read_until(rb"fresh")
