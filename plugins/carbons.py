@@ -211,7 +211,7 @@ def load(server: "Server") -> "Module":
     module = server.module(
         "carbons", xep="XEP-0280", title="Message Carbons", version="1.0.1", status="complete",
         notes="§6.1 rules without the error rule (errors are not copied); the per-session flag "
-              "is not replicated across cluster nodes",
+              "is replicated, so copies reach resources on every cluster node",
     )
     carbons = Carbons(server)
     module.add_feature(ns.CARBONS)
