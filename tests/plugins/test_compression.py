@@ -3,6 +3,7 @@ XEP-0138), the feature's offering rules, both failures, a zlib bomb and corrupt 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from tests.clients import RawClient, connect, header, stream_error_condition
 from tests.plugins.zlibraw import COMPRESS, bind, compress, login
 from tests.support.quiet import raw_settle
 from tests.support.waiting import wait_for
+from tests.transports.conftest import WSClient, make_web  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
+FEATURE_NS = "http://jabber.org/features/compress"
 FEATURE = b"<compression xmlns=\"http://jabber.org/features/compress\"><method>zlib</method></compression>"
 
 
@@ -125,3 +128,20 @@ def test_settings_reject_an_unknown_mode() -> None:
 
     with pytest.raises(ValueError, match="XMPP_COMPRESSION"):
         load(Server(Config(compression="sometimes")))
+
+
+async def test_never_on_websocket(make_web: Any) -> None:
+    """RFC 7395 streams compress with permessage-deflate, not XEP-0138: not offered, refused."""
+    web = await make_web(compression="always")
+    await web.xmpp.add_user("alice")
+    ws = await WSClient.open(web.ws_url)
+    await ws.open_stream()
+    token = base64.b64encode(b"\0alice\0secret").decode()
+    await ws.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    await ws.recv_el()
+    _, features = await ws.open_stream()
+    assert features.find(f"{{{FEATURE_NS}}}compression") is None
+    assert features.find("{urn:ietf:params:xml:ns:xmpp-bind}bind") is not None
+    await ws.send(f"<compress xmlns='{COMPRESS}'><method>zlib</method></compress>")
+    failure = await ws.recv_el()
+    assert failure.tag == f"{{{COMPRESS}}}failure" and failure[0].tag == f"{{{COMPRESS}}}setup-failed"

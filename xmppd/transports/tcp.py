@@ -232,14 +232,18 @@ class XMPPConnection(asyncio.Protocol):
             self._salvage(out)  # the peer went away after write() said yes
             return
         data = out[0] if len(out) == 1 else b"".join(out)
-        transport.write(data if self._encode is None else self._encode(data))
+        wire = data if self._encode is None else self._encode(data)
+        transport.write(wire)
         if transport.is_closing():  # the send failed (reset, broken pipe): nothing went out
             self._salvage(out)
             return
         if not self._paused_writing:
             return  # all of it is in the kernel
         buffered = transport.get_write_buffer_size()
-        self._track_unsent(out, buffered + kernel_unacked(transport.get_extra_info("socket")))
+        unacked = buffered + kernel_unacked(transport.get_extra_info("socket"))
+        if wire is not data:  # XEP-0138: counted in stanza bytes, at this batch's ratio
+            unacked = unacked * len(data) // max(1, len(wire))
+        self._track_unsent(out, unacked)
         if buffered > MAX_WRITE_BUFFER:
             # connection_lost re-routes what is still unsent (offline store or an error).
             log.warning("dropping %s: %d bytes unread", self.peer, buffered)
