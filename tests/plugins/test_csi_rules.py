@@ -135,3 +135,30 @@ def test_unparsable_bytes_are_not_held() -> None:
     session.send_bytes(b"<presence xmlns='jabber:client' from='b@localhost/x'/>")
     session.send_bytes(b"not xml")
     assert written == [b"<presence xmlns='jabber:client' from='b@localhost/x'/>", b"not xml"]
+
+
+def _presence(session: Session, to: str, xml: str = "", type_: str | None = None) -> Any:
+    from xmppcore.stanza import Stanza
+
+    el = etree.fromstring(f"<presence xmlns='{C}' to='{to}'>{xml}</presence>")
+    if type_:
+        el.set("type", type_)
+    return Stanza(el, "presence", JID.parse(to), session.jid, session)
+
+
+def test_nicks_follow_joins_changes_and_leaves() -> None:
+    from plugins.csi import NICKS, ClientState
+
+    session, _ = _session()
+    room = "room@conference.localhost"
+    join = "<x xmlns='http://jabber.org/protocol/muc'/>"
+    ClientState.track_nick(_presence(session, f"{room}/Romeo"))  # not joined: nothing known
+    assert NICKS not in session.data
+    ClientState.track_nick(_presence(session, f"{room}/Juliet", join))
+    assert session.data[NICKS] == {room: "Juliet"}
+    ClientState.track_nick(_presence(session, f"{room}/JC"))  # XEP-0045 §7.6 nick change
+    assert session.data[NICKS] == {room: "JC"}
+    ClientState.track_nick(_presence(session, f"{room}/Juliet", type_="unavailable"))  # not our nick
+    assert session.data[NICKS] == {room: "JC"}
+    ClientState.track_nick(_presence(session, f"{room}/JC", type_="unavailable"))  # §7.14 leave
+    assert session.data[NICKS] == {}
