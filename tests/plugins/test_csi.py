@@ -7,12 +7,14 @@ import re
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from plugins.csi import MODULE, QUEUE
 from tests.clients import RawClient, connect, header, stream_error_condition
 from tests.plugins.wire import raw_login
 from tests.support.quiet import raw_settle, settle
 from tests.support.waiting import wait_for
+from tests.transports.conftest import WSClient, make_web, web  # noqa: F401 (fixtures)
 from xmppcore.jid import JID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,7 +124,6 @@ async def test_mentions_in_a_room_wake_the_client(xmpp: Any) -> None:
     raw.take()  # the join's error: there is no such room
 
     def groupchat(body: str) -> None:
-        from lxml import etree
         session.send(etree.fromstring(
             f"<message xmlns='jabber:client' from='{room}/bob' to='{ALICE}' type='groupchat'>"
             f"<body>{body}</body></message>"))
@@ -154,3 +155,40 @@ async def test_a_closed_stream_starts_active(xmpp: Any) -> None:
     assert new is not session and MODULE not in new.data and new.outbound == ()
     presence(bob, "fresh")
     await raw.read_until(rb"fresh")
+
+
+async def test_carbons_are_judged_by_what_they_carry(xmpp: Any) -> None:
+    """An inactive phone: a carbon of a chat state waits, a carbon of a body does not."""
+    raw, bob, session = await inactive_alice(xmpp)
+    raw.send("<iq type='set' id='cb'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    await wait_for(lambda: session.data.get("carbons") is True)
+    await raw_settle(raw)
+    raw.take()
+    pc = await connect(xmpp, "alice@localhost/pc", presence=False)
+    pc.send_raw(f"<message to='bob@localhost/pc' type='chat' id='s1'><composing xmlns='{STATES}'/></message>")
+    await settle(pc)
+    await wait_for(lambda: session.data[QUEUE].held)
+    assert raw.buffer == b""
+    pc.send_raw("<message to='bob@localhost/pc' type='chat' id='s2'><body>sent from the pc</body></message>")
+    data = await raw.read_until(rb"sent from the pc</body>")
+    got = stanzas(data)
+    assert len(got) == 2 and b"id=\"s1\"" in got[0] and b"id=\"s2\"" in got[1]
+    assert all(b"<sent xmlns=\"urn:xmpp:carbons:2\">" in s for s in got)
+
+
+async def test_websocket_clients_too(web: Any) -> None:
+    await web.xmpp.add_user("alice")
+    await web.xmpp.add_user("bob")
+    ws = await WSClient.open(web.ws_url)
+    assert await ws.login("alice", resource="raw") == ALICE
+    await ws.send(f"<inactive xmlns='{CSI}'/>")
+    session = web.xmpp.server.sessions.get(JID.parse(ALICE))
+    await wait_for(lambda: session.data.get(MODULE) == "inactive")
+    bob = await connect(web.xmpp, "bob@localhost/pc", presence=False)
+    presence(bob, "held")
+    await settle(bob)
+    assert session.data[QUEUE].held
+    chat(bob, "<body>now</body>", "w1")
+    first, second = await ws.recv_el(), await ws.recv_el()
+    assert first.tag == "{jabber:client}presence" and first.findtext("{jabber:client}status") == "held"
+    assert second.get("id") == "w1", etree.tostring(second)
