@@ -3,16 +3,21 @@ XEP-0138), the feature's offering rules, both failures, a zlib bomb and corrupt 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import os
+import socket
 from typing import Any
 
 import pytest
 
 from tests.clients import RawClient, connect, header, stream_error_condition
+from tests.plugins.wire import raw_login
 from tests.plugins.zlibraw import COMPRESS, bind, compress, login
 from tests.support.quiet import raw_settle
 from tests.support.waiting import wait_for
 from tests.transports.conftest import WSClient, make_web  # noqa: F401 (fixture)
+from tests.xmppd.test_no_loss import offline_numbers, reset, salvaged  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FEATURE_NS = "http://jabber.org/features/compress"
@@ -145,3 +150,33 @@ async def test_never_on_websocket(make_web: Any) -> None:
     await ws.send(f"<compress xmlns='{COMPRESS}'><method>zlib</method></compress>")
     failure = await ws.recv_el()
     assert failure.tag == f"{{{COMPRESS}}}failure" and failure[0].tag == f"{{{COMPRESS}}}setup-failed"
+
+
+async def test_unsent_compressed_output_is_salvaged(make_server: Any, salvaged: list[int]) -> None:
+    """A compressed stream that dies with output unsent: what never left the server is routed
+    again (offline here), counted in stanzas however well the batch compressed."""
+    srv = await make_server(compression="plain")
+    await srv.add_user("alice")
+    await srv.add_user("bob")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (srv.host, srv.port))
+    bob = RawClient(*await asyncio.open_connection(sock=sock))
+    await login(bob, "bob")
+    await compress(bob)
+    await bind(bob, "r")
+    conn = next(c for c in srv.runner.listeners[0].connections
+                if c.transport.get_extra_info("peername") == sock.getsockname())
+    conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    alice = await raw_login(srv, "alice", resource="a")
+    for start in range(0, 30, 5):  # bodies of random hex: they compress about 2:1
+        for n in range(start, start + 5):
+            alice.send(f"<message to='bob@localhost/r' type='chat'><body>#{n}# {os.urandom(4000).hex()}</body></message>")
+        await raw_settle(alice)
+    assert conn.transport.get_write_buffer_size() > 0
+    bob.writer = bob.writer.writer
+    reset(bob)
+    [unsent] = await wait_for(lambda: salvaged, what="the unsent output salvaged")
+    assert 0 < unsent <= 30, unsent
+    assert await offline_numbers(srv, "bob", unsent) == list(range(30 - unsent, 30))
