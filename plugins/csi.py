@@ -19,7 +19,8 @@ When an important stanza arrives, everything held is written first, in order, th
 stanza (RFC 6120 §10.1 order is kept); <active/> flushes too, before anything read after it
 is processed (§5), and so does a full buffer (`XMPP_CSI_QUEUE_MAX` stanzas). A lost
 transport flushes into whatever keeps the session (XEP-0198 counts and resends), since a
-resumed stream begins active again (§6).
+resumed stream begins active again (§6); held messages nobody can take then, or when the
+session ends, are routed again (`xmppd.delivery.salvage`): never lost.
 
 Hot path: an active session has no filter at all. While inactive, the session's first
 outbound filter (`xmppd.sessions.Session.outbound`, ahead of XEP-0198 counting so that a
@@ -39,7 +40,8 @@ from lxml import etree
 
 from xmppcore import ns
 from xmppcore.errors import StreamError
-from xmppd.priorities import OBSERVE
+from xmppd.delivery import salvage
+from xmppd.priorities import DEFAULT, OBSERVE
 
 if TYPE_CHECKING:
     from xmppcore.stanza import Stanza
@@ -165,13 +167,17 @@ class CsiQueue:
             self.flush(session)
         return None
 
-    def flush(self, session: "Session") -> None:
-        """Write what is held, in order, through the filters after this one."""
+    def flush(self, session: "Session") -> list[bytes]:
+        """Write what is held, in order, through the filters after this one; returns what
+        nobody took (the transport is gone and nothing keeps the session)."""
         if not self.held:
-            return
+            return []
         held, self.held = list(self.held.values()), OrderedDict()
-        for data in held:
-            self._write_on(session, data)
+        return [data for data in held if not self._write_on(session, data)]
+
+    def take_all(self) -> list[bytes]:
+        held, self.held = list(self.held.values()), OrderedDict()
+        return held
 
     def _write_on(self, session: "Session", data: bytes) -> bool:
         chain = session.outbound
@@ -225,8 +231,25 @@ class ClientState:
         session.remove_outbound(queue)
         self.server.sessions.set_state(session, MODULE, None)
 
-    def transport_lost(self, session: "Session") -> None:
-        self.activate(session)  # returns None: the session's fate is other modules' call
+    async def transport_lost(self, session: "Session") -> None:
+        """The connection is gone: what is held goes to whatever keeps the session (XEP-0198
+        resends it after <resumed/>, §6: a resumed stream is active); what nobody took is
+        routed again like any unsent output (`salvage`: messages to another resource or
+        offline, presence dropped). Returns None: the session's fate is not CSI's call."""
+        queue = session.data.pop(QUEUE, None)
+        if queue is None:
+            return
+        unwritten = queue.flush(session)
+        session.remove_outbound(queue)
+        self.server.sessions.set_state(session, MODULE, None)
+        await salvage(self.server, unwritten)
+
+    async def session_closed(self, session: "Session", _unavailable: Any = None) -> None:
+        """Ended while inactive (a clean close, a kick): the held stanzas are routed again."""
+        queue = session.data.pop(QUEUE, None)
+        if queue is not None:
+            session.remove_outbound(queue)
+            await salvage(self.server, queue.take_all())
 
     @staticmethod
     def track_nick(stanza: "Stanza") -> None:
@@ -261,5 +284,7 @@ def load(server: "Server") -> "Module":
     module.session_state(QUEUE)
     module.session_state(NICKS)
     module.hook("session/transport-lost", state.transport_lost, OBSERVE)
+    # After XEP-0198 gives back what was written and never acknowledged (held ones came later).
+    module.hook("session/closed", state.session_closed, DEFAULT)
     module.hook("pre-presence/full", state.track_nick, OBSERVE)
     return module

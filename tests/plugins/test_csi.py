@@ -12,7 +12,8 @@ from lxml import etree
 from plugins.csi import MODULE, QUEUE
 from tests.clients import RawClient, connect, header, stream_error_condition
 from tests.plugins.wire import raw_login
-from tests.support.quiet import raw_settle, settle
+from tests.xmppd.test_no_loss import reset
+from tests.support.quiet import raw_nothing_more, raw_settle, settle
 from tests.support.waiting import wait_for
 from tests.transports.conftest import WSClient, make_web, web  # noqa: F401 (fixtures)
 from xmppcore.jid import JID
@@ -192,3 +193,24 @@ async def test_websocket_clients_too(web: Any) -> None:
     first, second = await ws.recv_el(), await ws.recv_el()
     assert first.tag == "{jabber:client}presence" and first.findtext("{jabber:client}status") == "held"
     assert second.get("id") == "w1", etree.tostring(second)
+
+
+@pytest.mark.parametrize("ending", ["close", "reset"])
+async def test_held_messages_are_routed_again_when_the_session_ends(xmpp: Any, ending: str) -> None:
+    """Nothing held is lost: a receipt held for the inactive resource reaches the user's other
+    resource (RFC 6121 §8.5.3.2.1) when the inactive one goes, cleanly or not."""
+    raw, bob, session = await inactive_alice(xmpp)
+    pc = await raw_login(xmpp, "alice", resource="pc")
+    pc.send("<presence/>")
+    await raw_settle(pc)  # pc's initial presence is in: it is available
+    chat(bob, "<received xmlns='urn:xmpp:receipts' id='r1'/>", "rr")
+    presence(bob, "dropped")
+    await settle(bob)
+    await wait_for(lambda: len(session.data[QUEUE].held) == 2)
+    if ending == "close":
+        raw.send("</stream:stream>")
+    else:
+        reset(raw)
+    data = await pc.read_until(rb"<received xmlns=\"urn:xmpp:receipts\" id=\"r1\"/></message>")
+    assert b"id=\"rr\"" in stanzas(data)[-1]
+    await raw_nothing_more(pc, rb"dropped")  # presence is not routed again
