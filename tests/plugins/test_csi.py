@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from plugins.csi import MODULE, QUEUE
-from tests.clients import RawClient, connect, header, stream_error_condition
+from tests.clients import Client, RawClient, connect, header, stream_error_condition
 from tests.plugins.wire import raw_login
 from tests.xmppd.test_no_loss import reset
 from tests.support.quiet import raw_nothing_more, raw_settle, settle
@@ -214,3 +214,31 @@ async def test_held_messages_are_routed_again_when_the_session_ends(xmpp: Any, e
     data = await pc.read_until(rb"<received xmlns=\"urn:xmpp:receipts\" id=\"r1\"/></message>")
     assert b"id=\"rr\"" in stanzas(data)[-1]
     await raw_nothing_more(pc, rb"dropped")  # presence is not routed again
+
+
+async def test_slixmpp_xep_0352(xmpp: Any) -> None:
+    """slixmpp's own XEP-0352 plugin finds the stream feature and goes inactive; a presence
+    update waits, a message with a body brings it, in order."""
+    await xmpp.add_user("alice")
+    await xmpp.add_user("bob")
+    alice = Client("alice@localhost/slix", "secret")
+    alice.register_plugin("xep_0352")  # before connecting: it negotiates the stream feature
+    alice["feature_mechanisms"].unencrypted_plain = True
+    alice.enable_starttls = alice.enable_direct_tls = False
+    alice.enable_plaintext = True
+    seen: list[str] = []
+    alice.add_filter("in", lambda st: seen.append(st.xml.tag.split("}")[1]) or st)
+    alice.connect(xmpp.host, xmpp.port)
+    xmpp.clients.append(alice)
+    await wait_for(lambda: alice.plugin["xep_0352"].enabled and alice.boundjid.resource == "slix")
+    alice.plugin["xep_0352"].send_inactive()
+    session = await wait_for(lambda: xmpp.server.sessions.get(JID.parse("alice@localhost/slix")))
+    await wait_for(lambda: session.data.get(MODULE) == "inactive")
+    bob = await connect(xmpp, "bob@localhost/pc", presence=False)
+    seen.clear()
+    bob.send_raw("<presence to='alice@localhost/slix'><status>later</status></presence>")
+    await settle(bob)
+    assert session.data[QUEUE].held and seen == []
+    bob.send_message(mto="alice@localhost/slix", mbody="now", mtype="chat")
+    message = await alice.next_message()
+    assert message["body"] == "now" and seen == ["presence", "message"]
