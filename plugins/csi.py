@@ -32,6 +32,7 @@ nicks of the rooms joined from this session (local).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
@@ -145,9 +146,11 @@ def hold_key(el: etree._Element, serial: int) -> tuple[Any, ...]:
 class CsiQueue:
     """The outbound filter of one inactive session: holds, replaces, flushes."""
 
-    def __init__(self, limit: int, nicks: dict[str, str]) -> None:
+    def __init__(self, limit: int, nicks: dict[str, str],
+                 lost: Callable[[list[bytes]], None] = lambda _: None) -> None:
         self.limit = max(1, limit)
         self.nicks = nicks
+        self.lost = lost  # gets what a flush could not write (the transport died meanwhile)
         self.held: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._serial = itertools.count()
 
@@ -158,14 +161,19 @@ class CsiQueue:
             except etree.XMLSyntaxError:
                 el = None
         if el is None or is_important(el, self.nicks.get):
-            self.flush(session)
+            self.flush_or_lose(session)
             return data
         key = hold_key(el, next(self._serial))
         self.held.pop(key, None)
         self.held[key] = data  # bytes: the element may be changed by its sender afterwards
         if len(self.held) >= self.limit:
-            self.flush(session)
+            self.flush_or_lose(session)
         return None
+
+    def flush_or_lose(self, session: "Session") -> None:
+        unwritten = self.flush(session)
+        if unwritten:
+            self.lost(unwritten)
 
     def flush(self, session: "Session") -> list[bytes]:
         """Write what is held, in order, through the filters after this one; returns what
@@ -194,6 +202,13 @@ class CsiQueue:
 class ClientState:
     def __init__(self, server: "Server") -> None:
         self.server = server
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def salvage_soon(self, leftover: list[bytes]) -> None:
+        """Held stanzas a flush could not write are routed again (`xmppd.delivery.salvage`)."""
+        task = asyncio.get_running_loop().create_task(salvage(self.server, leftover))
+        self.tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self.tasks.discard)
 
     def feature(self, driver: Any) -> etree._Element | None:
         """§2: offered in the stream features once the client has authenticated."""
@@ -216,7 +231,8 @@ class ClientState:
     def deactivate(self, session: "Session") -> None:
         if session.data.get(QUEUE) is not None:
             return
-        queue = CsiQueue(self.server.config.csi_queue_max, session.data.setdefault(NICKS, {}))
+        queue = CsiQueue(self.server.config.csi_queue_max, session.data.setdefault(NICKS, {}),
+                         self.salvage_soon)
         session.data[QUEUE] = queue
         session.outbound = (queue, *session.outbound)  # first: held stanzas are not yet counted
         self.server.sessions.set_state(session, MODULE, INACTIVE)
@@ -227,7 +243,7 @@ class ClientState:
         queue = session.data.pop(QUEUE, None)
         if queue is None:
             return
-        queue.flush(session)
+        queue.flush_or_lose(session)
         session.remove_outbound(queue)
         self.server.sessions.set_state(session, MODULE, None)
 

@@ -162,3 +162,15 @@ def test_nicks_follow_joins_changes_and_leaves() -> None:
     assert session.data[NICKS] == {room: "JC"}
     ClientState.track_nick(_presence(session, f"{room}/JC", type_="unavailable"))  # §7.14 leave
     assert session.data[NICKS] == {}
+
+
+def test_what_a_flush_cannot_write_is_handed_back() -> None:
+    """The transport died before the client was told (no XEP-0198 behind): the held stanzas
+    go to `lost` (the module routes them again), the important one is refused as usual."""
+    lost: list[list[bytes]] = []
+    session = Session(JID.parse("juliet@localhost/r"), lambda _: False, lambda _: None)
+    session.outbound = (CsiQueue(10, {}, lost.append),)
+    receipt = b"<message xmlns='jabber:client' from='c@localhost/x'><received xmlns='urn:xmpp:receipts' id='1'/></message>"
+    assert session.send_bytes(receipt) is True  # held
+    assert session.send_bytes(b"<message xmlns='jabber:client'><body>hi</body></message>") is False
+    assert lost == [[receipt]]
