@@ -91,7 +91,7 @@ def load(server: "Server") -> "Module":
         raise ValueError(f"XMPP_COMPRESSION must be one of {', '.join(MODES)}, not {mode!r}")
     module = server.module(
         "compression", xep="XEP-0138", title="Stream Compression", version="2.1", status="complete",
-        notes=f"zlib only; XMPP_COMPRESSION={mode}",
+        notes="zlib only; offered per XMPP_COMPRESSION (off by default: CRIME-style leaks under TLS)",
     )
     compression = Compression(server)
     module.stream_feature(compression.feature)
