@@ -396,6 +396,7 @@ def load(server: "Server") -> "Module":
               "cached across users and restarts, one disco#info per unknown ver")
     own = ServerCaps(server)
     clients = ClientCaps(server, shared_cache())
+    module.session_state(_KEY)  # the <c/> last announced (hash, ver, node)
     module.session_state(FEATURES)  # a frozenset: not JSON, so not replicated ...
     module.session_state(VER, replicate=True)  # ... the verified ver is, resolved by caps/features
     module.stream_feature(own.stream_feature)
