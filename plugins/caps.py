@@ -28,7 +28,7 @@ Hooks fired:
 Hooks handled:
   caps/features (session) -> frozenset | None   features of a session, local or remote
   pre-presence/broadcast (OBSERVE)              reads the <c/> of a client's presence
-  auth/success                                  refreshes the server's ver when it changed
+  server/started, auth/success                  the server's ver, computed again when it changed
   disco/info/host/node                          the server's `NODE#ver` node
 """
 
@@ -192,6 +192,11 @@ class ServerCaps:
     def ver(self, domain: str) -> str | None:
         done = self._done.get(domain)
         return done[1] if done is not None else None
+
+    async def on_start(self, _server: Any) -> None:
+        """server/started: every user domain's ver, before the first login needs it."""
+        for host in self.server.hosts.users():
+            await self.refresh(host.name)
 
     async def on_auth(self, _username: str, domain: str, *_: Any) -> None:
         """auth/success: the features the restarted stream gets carry a current ver."""
@@ -400,6 +405,7 @@ def load(server: "Server") -> "Module":
     module.session_state(FEATURES)  # a frozenset: not JSON, so not replicated ...
     module.session_state(VER, replicate=True)  # ... the verified ver is, resolved by caps/features
     module.stream_feature(own.stream_feature)
+    module.hook("server/started", own.on_start)
     module.hook("auth/success", own.on_auth)
     module.hook("disco/info/host/node", own.node_info)
     module.hook("pre-presence/broadcast", clients.presence, OBSERVE)
