@@ -9,7 +9,8 @@ IQ handlers:
       Prosody and ejabberd allow); <service-unavailable/> when no such account exists
       (RFC 6121 §8.5.2.2.3).
   iq-set/bare vcard-temp:vCard  <forbidden/>: nobody edits someone else's vCard.
-Hooks fired: account/exists (username, domain).
+Hooks fired: account/exists (username, domain); vcard/changed (owner bare JID, <vCard/>) once
+a new vCard is stored (vcards.avatar: XEP-0153).
 Disco feature: vcard-temp on the server (§4).
 A deleted account's vCard is deleted with it (vcards.apps: post_delete of accounts.Account).
 """
@@ -66,6 +67,7 @@ class VCards:
             raise StanzaError("policy-violation", f"a vCard is limited to {MAX_VCARD_BYTES} bytes",
                               type_="modify")
         await db(actions.do_set_vcard, owner.local, owner.domain, xml)
+        await self.server.hooks.fire_all("vcard/changed", owner, stanza.payload)  # XEP-0153
         return iq_result(stanza)
 
     async def get_other(self, stanza: Stanza) -> etree._Element:

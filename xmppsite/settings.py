@@ -104,6 +104,9 @@ XMPP_MODULES = env_list(
         "rosters.xmpp",
         "offline.xmpp",
         "vcards.xmpp",
+        "vcards.avatar",
+        "plugins.caps",
+        "privatexml.xmpp",
         "xmppd.transports.websocket",
         "xmppd.transports.bosh",
         "xmppd.hostmeta",
@@ -152,6 +155,7 @@ INSTALLED_APPS = [
     "rosters",
     "offline",
     "vcards",
+    "privatexml",
     "commands",
 ]
 
@@ -215,6 +219,18 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# XEP-0115 (plugins/caps.py): verified client capabilities (ver -> disco#info), kept across
+# restarts so that a restarted server does not ask every client again. Entries are
+# content-addressed and checked again when read, so a file cache per node is safe.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "caps": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+             "LOCATION": os.environ.get("XMPP_CAPS_CACHE_DIR", str(XMPP_DATA_DIR / "caps-cache")),
+             "TIMEOUT": 90 * 24 * 3600, "OPTIONS": {"MAX_ENTRIES": 20000}},
+}
+# XEP-0049 (privatexml/): bytes of private XML one account may store (all namespaces).
+XMPP_PRIVATE_QUOTA = int(os.environ.get("XMPP_PRIVATE_QUOTA", str(1024 * 1024)))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 # With the in-memory broker, `xmppd` runs an embedded worker thread (commands/worker.py):
