@@ -7,8 +7,9 @@ cluster (`RemoteSession.closer` carries xmpp.close) those bound on other nodes. 
 without a server (manage.py from a shell, a separate HTTP process) hands the JID over the
 channel layer to the xmppd process that reads `live.ROUTE_CHANNEL`.
 
-API tokens (`commands.models.ApiToken`) belong to the operator, server-wide or per domain,
-not to an account: there is no account token to revoke.
+Whatever the process, the stored credentials go too: the API tokens that belong to the
+account (`ApiToken.account`) are revoked and the Django sessions `/auth/xmpp/` (XEP-0070)
+authorised as it are deleted.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from accounts.signals import KEEP_SESSION, credentials_revoked
-from commands import live
+from commands import actions, live
 from xmppcore.jid import JID
+from xmppd.storage import db
 
 if TYPE_CHECKING:
     from xmppd.server import Server
@@ -35,6 +37,7 @@ def connect() -> None:
 
 def _revoked(sender: Any, username: str, domain: str, **_: Any) -> None:
     bare = JID(username, domain, None)
+    _revoke_stored(str(bare))
     running = live.current()
     if running is not None and running.loop is not None:
         # From the loop (a handler) or a worker thread: either way, on the loop, in order.
@@ -47,6 +50,21 @@ def _revoked(sender: Any, username: str, domain: str, **_: Any) -> None:
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return  # no server anywhere to reach: nobody is logged in
     async_to_sync(layer.send)(live.ROUTE_CHANNEL, {"type": CLOSE_TYPE, "jid": str(bare)})
+
+
+def revoke_stored(account: str) -> None:
+    """The account's API tokens and XEP-0070 web sessions (database: a worker thread)."""
+    actions.do_revoke_account_tokens(account)
+    actions.do_end_verified_sessions(account)
+
+
+def _revoke_stored(account: str) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: a do_* function committed in a worker thread
+        revoke_stored(account)
+        return
+    loop.create_task(db(revoke_stored, account))  # never the ORM on the event loop
 
 
 def end_sessions(server: "Server", bare: JID) -> int:
