@@ -125,3 +125,17 @@ async def test_the_verified_session_gets_a_fresh_key(xmpp: Any) -> None:
     after = await browser.asession()
     assert after.session_key != before.session_key
     assert await after.aget(httpauth.SESSION_KEY) == "fay@localhost"
+
+
+@pytest.mark.parametrize("typed, stored", [("Dora@LocalHost", "dora@localhost"), ("", "")])
+async def test_the_admin_gives_a_token_an_owning_account(typed: str, stored: str) -> None:
+    from django.contrib.auth.models import User
+
+    user = await db(User.objects.create_superuser, "root", "root@example.org", "pw")
+    client = AsyncClient()
+    await client.aforce_login(user)
+    r = await client.post("/admin/commands/apitoken/add/", {"name": "owned", "domain": "", "account": typed})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    assert (await db(ApiToken.objects.get, name="owned")).account == stored
+    r = await client.post("/admin/commands/apitoken/add/", {"name": "bad", "domain": "", "account": "a@b/c"})
+    assert r.status_code == 200 and b"bare JID" in r.content
