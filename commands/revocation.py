@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CLOSE_TYPE = "commands.close"
 FORGET_TYPE = "commands.forget"  # an account was deleted: contacts' rosters in memory drop it
 CONDITION = "not-authorized"  # RFC 6120 §4.9.3.12: the credentials no longer hold
+_TASKS: "set[asyncio.Task[Any]]" = set()
 
 
 def connect() -> None:
@@ -85,7 +86,7 @@ def _act(server: "Server", kind: str, bare: JID) -> None:
     if kind == CLOSE_TYPE:
         end_sessions(server, bare)
     else:
-        asyncio.get_running_loop().create_task(forget_everywhere(server, bare))
+        _keep(asyncio.get_running_loop().create_task(forget_everywhere(server, bare)))
 
 
 async def forget_everywhere(server: "Server", gone: JID) -> None:
@@ -110,7 +111,13 @@ def _revoke_stored(account: str) -> None:
     except RuntimeError:  # the usual case: a do_* function committed in a worker thread
         revoke_stored(account)
         return
-    loop.create_task(db(revoke_stored, account))  # never the ORM on the event loop
+    _keep(loop.create_task(db(revoke_stored, account)))  # never the ORM on the event loop
+
+
+def _keep(task: "asyncio.Task[Any]") -> None:
+    """Hold the task until it ends (the loop keeps only weak references to tasks)."""
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
 
 
 def end_sessions(server: "Server", bare: JID) -> int:
