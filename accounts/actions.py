@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from xmppd.storage import execute_many, select
-from accounts.signals import account_created, account_deleted, credentials_revoked
+from accounts.signals import account_created, account_deleted, account_removed, credentials_revoked
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.sasl import ScramCredentials, check_password, make_scram_credentials
 
@@ -199,6 +199,8 @@ def do_delete_account(jid_or_user: str, domain: str | None = None) -> None:
         _get(jid).delete()
         account_deleted.send(sender=Account, username=jid.local, domain=jid.domain)
         _revoke_on_commit(jid)
+        transaction.on_commit(lambda: account_removed.send(
+            sender=Account, username=jid.local, domain=jid.domain))
     log.info("account deleted: %s", jid)
 
 

@@ -7,6 +7,9 @@ live sessions (`commands.revocation`), on every cluster node. A session whose
 
 `account_deleted` is sent inside the deleting transaction, with `username` and `domain`:
 rosters, offline messages and the like delete their rows for that JID in the same commit.
+`account_removed` follows after the commit (whatever the face: XEP-0077, REST, admin,
+manage.py): the running server drops the account from the rosters in memory on every
+cluster node and pushes the removal to the contacts (`commands.revocation`).
 """
 
 from contextlib import contextmanager
@@ -17,6 +20,7 @@ from django.dispatch import Signal
 account_created = Signal()  # kwargs: account
 account_deleted = Signal()  # kwargs: username, domain
 credentials_revoked = Signal()  # kwargs: username, domain (after the commit)
+account_removed = Signal()  # kwargs: username, domain (after the commit of a deletion)
 
 KEEP_SESSION = "accounts.keep-session"  # Session.data key: spared by credentials_revoked
 

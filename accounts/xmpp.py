@@ -333,7 +333,7 @@ class Accounts:
                 await db(actions.do_delete_account, sender.local, sender.domain)
             except actions.AccountNotFound:
                 raise StanzaError("registration-required") from None
-        await self.server.hooks.fire("account/deleted", sender.bare)
+        # Contacts' rosters on every node lose the account: accounts.signals.account_removed.
         origin.send(iq_result(stanza))
         # §3.2 scenario 1: "terminate all active sessions for the entity" — the others get
         # the <not-authorized/> stream error; the requester's stream is closed cleanly.

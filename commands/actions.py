@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from commands.models import ApiToken, CommandRun, MessageOfTheDay
+from commands.models import ApiToken, CommandRun, MessageOfTheDay, VerifiedSession
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "xst_"
@@ -35,12 +35,13 @@ def token_digest(raw: str) -> str:
 
 
 def do_create_token(name: str, domain: str = "", read_only: bool = False,
-                    expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """A new token; returns the row and the token text (shown once, never stored)."""
+                    expires_at: datetime | None = None, account: str = "") -> tuple[ApiToken, str]:
+    """A new token; returns the row and the token text (shown once, never stored).
+    `account` (a normalized bare JID) is the account it belongs to, if any."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(name=name, prefix=raw[:12], digest=token_digest(raw),
                                     domain=(domain or "").lower(), read_only=read_only,
-                                    expires_at=expires_at)
+                                    expires_at=expires_at, account=account or "")
     log.info("API token %s created (%s)", token.prefix, token.scope)
     return token, raw
 
@@ -49,6 +50,14 @@ def do_revoke_token(token_id: int) -> None:
     if not ApiToken.objects.filter(id=token_id).update(is_active=False):
         raise NotFound(f"no API token {token_id}")
     log.info("API token %s revoked", token_id)
+
+
+def do_revoke_account_tokens(account: str) -> int:
+    """Issue 8: the credentials of `account` (bare JID) were revoked: so are its tokens."""
+    count = ApiToken.objects.filter(account=account, is_active=True).update(is_active=False)
+    if count:
+        log.info("%d API token(s) of %s revoked", count, account)
+    return count
 
 
 def authenticate_token(raw: str) -> ApiToken | None:
@@ -68,6 +77,35 @@ def authenticate_token(raw: str) -> ApiToken | None:
 
 def list_tokens() -> list[ApiToken]:
     return list(ApiToken.objects.all())
+
+
+# -- Django sessions authorised through XEP-0070 (commands.httpauth) ------------------------
+
+def do_record_verified_session(jid: str, session_key: str) -> None:
+    """Remember that /auth/xmpp/ authorised `session_key` as `jid`; forget records older than
+    any session can live (SESSION_COOKIE_AGE)."""
+    from django.conf import settings
+
+    stale = timezone.now() - timedelta(seconds=int(settings.SESSION_COOKIE_AGE))
+    VerifiedSession.objects.filter(created_at__lt=stale).delete()
+    VerifiedSession.objects.update_or_create(session_key=session_key, defaults={"jid": jid})
+
+
+def do_end_verified_sessions(jid: str) -> int:
+    """Issue 8: delete the Django sessions that /auth/xmpp/ authorised as `jid` (bare)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    rows = VerifiedSession.objects.filter(jid=jid)
+    keys = list(rows.values_list("session_key", flat=True))
+    for key in keys:
+        store(session_key=key).delete()
+    rows.delete()
+    if keys:
+        log.info("%d web session(s) of %s ended", len(keys), jid)
+    return len(keys)
 
 
 # -- message of the day (XEP-0133 §4.23-§4.25) -------------------------------------------

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from commands import actions, execution, live
 from commands.models import ApiToken, CommandRun, MessageOfTheDay
+from xmppcore.jid import JID, InvalidJID
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -21,37 +22,53 @@ class ApiTokenForm(forms.ModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ("name", "domain", "read_only", "expires_at", "is_active")
+        fields = ("name", "domain", "account", "read_only", "expires_at", "is_active")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "domain" in self.fields:  # read-only once the token exists
             self.fields["domain"].choices = [("", "(server-wide)")] + [(d, d) for d in settings.XMPP_DOMAINS]
 
+    def clean_account(self) -> str:
+        """The owning account as a normalized bare JID (RFC 7622), or empty."""
+        text = (self.cleaned_data.get("account") or "").strip()
+        if not text:
+            return ""
+        try:
+            jid = JID.parse(text)
+        except InvalidJID as exc:
+            raise forms.ValidationError(f"not a JID: {exc}") from None
+        if jid.local is None or jid.resource is not None:
+            raise forms.ValidationError("an account is a bare JID, user@domain")
+        return str(jid)
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "prefix", "scope", "is_active", "created_at", "last_used_at", "expires_at")
+    list_display = ("name", "prefix", "scope", "account", "is_active", "created_at", "last_used_at",
+                    "expires_at")
     list_filter = ("is_active", "read_only", "domain")
-    search_fields = ("name", "prefix")
+    search_fields = ("name", "prefix", "account")
     readonly_fields = ("prefix", "created_at", "last_used_at")
     actions = ("revoke",)
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
         if obj is None:
-            return ["name", "domain", "read_only", "expires_at"]
-        return ["name", "prefix", "domain", "read_only", "is_active", "expires_at", "created_at", "last_used_at"]
+            return ["name", "domain", "account", "read_only", "expires_at"]
+        return ["name", "prefix", "domain", "account", "read_only", "is_active", "expires_at", "created_at",
+                "last_used_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         # A token's scope is fixed once issued: make a new one instead.
-        return self.readonly_fields + (("domain", "read_only") if obj is not None else ())
+        return self.readonly_fields + (("domain", "account", "read_only") if obj is not None else ())
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        token, raw = actions.do_create_token(obj.name, obj.domain, obj.read_only, obj.expires_at)
+        token, raw = actions.do_create_token(obj.name, obj.domain, obj.read_only, obj.expires_at,
+                                             account=obj.account)
         obj.pk = token.pk
         obj.refresh_from_db()
         messages.warning(request, f"The token (shown only now, copy it): {raw}")

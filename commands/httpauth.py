@@ -17,7 +17,8 @@ Two HTTP faces (xmppsite/urls.py):
   /auth/xmpp/  the §4.1-§4.3 flow for a browser: 401 with `WWW-Authenticate: Basic
       realm="xmpp"`; Basic credentials are the JID and the transaction id (percent-encoded,
       RFC 3986 §2.1); confirmed → 200 and the Django session remembers the verified JID,
-      denied → 403 (§4.7).
+      denied → 403 (§4.7). That session is ended when the account's password changes or the
+      account is disabled or deleted (`commands.revocation`, issue 8).
 
 Hooks handled:
   http-auth/confirm (jid, method, url, txid, timeout) -> "confirmed" | "denied" | "timeout" | "unavailable" | "busy"
@@ -42,11 +43,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from lxml import etree
 
+from commands import actions
 from commands.ratelimit import Window
 from xmppcore import ns
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, make
 from xmppd.priorities import INTERCEPT
+from xmppd.storage import db
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -364,4 +367,7 @@ async def xmpp_login(request: "HttpRequest") -> "HttpResponse":
     if outcome != "confirmed":
         return _challenge(401, f"the request was not confirmed ({outcome})")
     await request.session.aset(SESSION_KEY, str(jid.bare))
+    await request.session.acycle_key()  # a fresh key for the authorised session (no fixation)
+    # Issue 8: the session ends with the account's credentials (commands.revocation).
+    await db(actions.do_record_verified_session, str(jid.bare), request.session.session_key)
     return JsonResponse({"status": "confirmed", "jid": str(jid.bare)})

@@ -10,12 +10,16 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+MAX_BARE_JID = 1023 + 1 + 1023  # RFC 7622 §3: localpart and domainpart, at most 1023 octets each
+
 
 class ApiToken(models.Model):
     """A bearer token for the REST API (`Authorization: Bearer <token>`).
 
     Only a SHA-256 digest of the token is kept; the token itself is shown once, when it is
-    created. Scope: server-wide (no domain) or one domain; admin or read-only.
+    created. Scope: server-wide (no domain) or one domain; admin or read-only. A token may
+    belong to an account (e.g. a domain administrator's): changing that account's password,
+    disabling or deleting it revokes the token (issue 8, `commands.revocation`).
     """
 
     name = models.CharField(max_length=200, help_text="What the token is for (a script, a person).")
@@ -24,6 +28,9 @@ class ApiToken(models.Model):
     domain = models.CharField(max_length=255, blank=True, default="",
                               help_text="Empty for a server-wide token; else the one domain it may manage.")
     read_only = models.BooleanField(default=False, help_text="May only run commands that change nothing.")
+    account = models.CharField(max_length=MAX_BARE_JID, blank=True, default="", db_index=True,
+                               help_text="The account (user@domain) the token belongs to, if any: its "
+                                         "password change, disable or deletion revokes the token.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -40,6 +47,21 @@ class ApiToken(models.Model):
     def scope(self) -> str:
         where = self.domain or "server"
         return f"{where}:{'read' if self.read_only else 'admin'}"
+
+
+class VerifiedSession(models.Model):
+    """A Django session that XEP-0070 (`/auth/xmpp/`) authorised as `jid`: ended with the
+    account's credentials (issue 8), like its XMPP sessions and its API tokens."""
+
+    jid = models.CharField(max_length=MAX_BARE_JID, db_index=True)
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.jid} ({self.session_key[:6]}…)"
 
 
 class MessageOfTheDay(models.Model):

@@ -33,7 +33,6 @@ from lxml import etree
 
 from commands import actions, live, revocation
 from commands.live import token_path
-from xmppcore.jid import JID
 from xmppcore.stanza import make
 from xmppd.storage import db
 
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SAMPLE_INTERVAL = 1.0
+ROUTE_RETRY_S = 0.1  # pause after a failed read of the route channel (Redis timed out or is down)
 SAMPLE_WINDOW = 60  # samples kept: the rate is the average over the last minute
 MOTD_SENT = "commands.motd-sent"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -127,10 +127,19 @@ class Runtime:
     async def route_loop(self, layer: Any) -> None:
         """Stanzas that Celery workers in other processes hand to this server (`live.deliver`)."""
         while True:
-            message = await layer.receive(live.ROUTE_CHANNEL)
             try:
-                if message.get("type") == revocation.CLOSE_TYPE:
-                    revocation.end_sessions(self.server, JID.parse(message["jid"]))
+                message = await layer.receive(live.ROUTE_CHANNEL)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # An idle blocking pop on Redis times out (redis TimeoutError after a few
+                # seconds), and Redis may restart: read again rather than let the loop die —
+                # a dead loop silently drops every stanza and revocation handed over later.
+                log.debug("reading %s failed (%s): reading again", live.ROUTE_CHANNEL, exc)
+                await asyncio.sleep(ROUTE_RETRY_S)
+                continue
+            try:
+                if revocation.handle(self.server, message):
                     continue
                 el = etree.fromstring(message["xml"].encode(), _PARSER)
                 await live.route(self.server, el)

@@ -30,6 +30,15 @@ class ItemNotFound(Exception):
     """The contact is not in the user's roster (RFC 6121 §2.5.3)."""
 
 
+class PendingFull(Exception):
+    """The account already holds its maximum of unanswered inbound subscription requests
+    (XMPP_MAX_PENDING_SUBSCRIPTIONS): one stranger, or many, cannot store rows without end."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} subscription requests may await an answer")
+        self.limit = limit
+
+
 class RosterFull(Exception):
     """The roster already holds its maximum number of items (XMPP_MAX_ROSTER_ITEMS)."""
 
@@ -183,10 +192,31 @@ def do_outbound(username: str, domain: str, contact: JID, kind: str) -> Change:
                        lambda before: states.outbound(before, contact.bare, kind))
 
 
-def do_inbound(username: str, domain: str, contact: JID, kind: str, request_xml: str = "") -> Change:
-    """Appendix A.3: a subscription stanza of type `kind` arrived from `contact`."""
-    return _transition(username, domain, contact.bare,
-                       lambda before: states.inbound(before, contact.bare, kind, request_xml))
+def do_inbound(username: str, domain: str, contact: JID, kind: str, request_xml: str = "",
+               max_items: int | None = None) -> Change:
+    """Appendix A.3: a subscription stanza of type `kind` arrived from `contact`.
+
+    A request that would store a new pending row is refused (issue 8) with PendingFull past
+    XMPP_MAX_PENDING_SUBSCRIPTIONS, and with RosterFull when the row would pass the roster
+    cap (`max_items`, as do_set_item: unlisted requests count as items, as in Prosody)."""
+
+    def rule(before: Item | None) -> states.Outcome:
+        outcome = states.inbound(before, contact.bare, kind, request_xml)
+        after = outcome.after
+        if after is not None and after.pending_in and not (before is not None and before.pending_in):
+            _check_pending(username, domain)
+            if before is None:
+                _check_room(username, domain, max_items)
+        return outcome
+
+    return _transition(username, domain, contact.bare, rule)
+
+
+def _check_pending(username: str, domain: str) -> None:
+    """Raise PendingFull when one more unanswered inbound request would pass the cap (0: none)."""
+    limit = int(getattr(settings, "XMPP_MAX_PENDING_SUBSCRIPTIONS", 1000))
+    if limit and _rows(username, domain).exclude(pending_in="").count() >= limit:
+        raise PendingFull(limit)
 
 
 def do_delete_roster(username: str, domain: str) -> int:

@@ -47,7 +47,9 @@ class RosterItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("username", "domain", "jid"), name="rosters_item_unique"),
         ]
-        indexes = [models.Index(fields=("domain", "username"), name="rosters_item_owner")]
+        indexes = [models.Index(fields=("domain", "username"), name="rosters_item_owner"),
+                   # Who has this contact: account deletion and subscription lookups (issue 8).
+                   models.Index(fields=("jid",), name="rosters_item_contact")]
 
     def __str__(self) -> str:
         return f"{self.owner} → {self.jid} ({self.subscription}{', ask' if self.ask else ''})"

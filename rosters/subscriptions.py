@@ -64,7 +64,13 @@ class Subscriptions:
         el.set("from", str(sender))
         el.set("to", str(recipient))
         request = etree.tostring(el).decode() if kind == "subscribe" else ""
-        change = await self.store.change(recipient, actions.do_inbound, sender, kind, request)
+        try:
+            change = await self.store.change(recipient, actions.do_inbound, sender, kind, request,
+                                             self.server.config.max_roster_items)
+        except actions.PendingFull as full:  # issue 8: RFC 6120 §8.3.3.18, refused to the sender
+            raise StanzaError("resource-constraint", str(full)) from None
+        except actions.RosterFull as full:  # RFC 6120 §8.3.3.12: the recipient's roster is full
+            raise StanzaError("policy-violation", str(full)) from None
         outcome = change.outcome
         if outcome.forward:
             self.presence.deliver_local(recipient, etree.tostring(el))

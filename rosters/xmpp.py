@@ -192,6 +192,7 @@ def load(server: "Server") -> Module:
     module.hook("roster/change", store.change)  # operator changes (commands app): memory + pushes
     module.hook("cluster/roster-changed", store.reload)
     module.hook("account/deleted", store.forget)  # others' rosters lose the deleted account
+    module.hook("cluster/account-deleted", store.forget)  # ... and on every other node too
     module.iq("get", ns.ROSTER, "query", roster.get, scope="self")
     module.iq("set", ns.ROSTER, "query", roster.set, scope="self")
     module.iq("get", ns.ROSTER, "query", roster.forbidden, scope="bare")

@@ -139,6 +139,11 @@ class Cluster:
         """Tell other nodes to drop their cached copy of `bare`'s roster."""
         self._queue_event("roster", {"bare": str(bare), "node": self.node}, False)
 
+    def account_deleted(self, bare: JID) -> None:
+        """Tell other nodes that the account `bare` is gone (`cluster/account-deleted`): their
+        rosters in memory drop it as this node's did (the database is already clean)."""
+        self._queue_event("account-deleted", {"bare": str(bare), "node": self.node}, False)
+
     def _queue_event(self, op: str, state: dict[str, Any], store: bool) -> None:
         if self._events is not None:
             self._events.put_nowait((op, state, store))
@@ -199,6 +204,8 @@ class Cluster:
             self._drop(JID.parse(event["jid"]))
         elif op == "roster":
             await self.server.hooks.fire_all("cluster/roster-changed", JID.parse(event["bare"]))
+        elif op == "account-deleted":
+            await self.server.hooks.fire_all("cluster/account-deleted", JID.parse(event["bare"]))
 
     def _apply_up(self, state: dict[str, Any]) -> None:
         jid = JID.parse(state["jid"])

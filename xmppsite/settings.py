@@ -73,6 +73,7 @@ XMPP_LOGIN_TIMEOUT = float(os.environ.get("XMPP_LOGIN_TIMEOUT", "120"))  # conne
 XMPP_MAX_UNAUTH_PER_IP = int(os.environ.get("XMPP_MAX_UNAUTH_PER_IP", "30"))  # not yet bound, per address
 XMPP_MAX_RESOURCES = int(os.environ.get("XMPP_MAX_RESOURCES", "10"))  # bound resources per account
 XMPP_MAX_ROSTER_ITEMS = int(os.environ.get("XMPP_MAX_ROSTER_ITEMS", "1000"))  # roster items per account
+XMPP_MAX_PENDING_SUBSCRIPTIONS = int(os.environ.get("XMPP_MAX_PENDING_SUBSCRIPTIONS", "1000"))  # unanswered inbound requests per account
 XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100"))  # per sender and recipient
 XMPP_CSI_QUEUE_MAX = int(os.environ.get("XMPP_CSI_QUEUE_MAX", "256"))  # XEP-0352: held stanzas per inactive client
 # XEP-0138 stream compression: off | plain (only on unencrypted streams) | always (also under TLS:

@@ -28,13 +28,13 @@ def register(ctx: Context, jid: JID, password: str) -> None:
 
 async def unregister(ctx: Context, jid: JID) -> None:
     """Delete the account (its roster and offline messages go in the same commit); its
-    sessions end with <not-authorized/> once committed (commands.revocation)."""
+    sessions end with <not-authorized/> and its contacts' rosters in memory lose it once
+    committed (commands.revocation)."""
     account_jid(jid)
     try:
         await db(actions.do_delete_account, jid.local, jid.domain)
     except actions.AccountError as exc:
         raise from_account_error(exc) from None
-    await ctx.server.hooks.fire("account/deleted", jid.bare)
 
 
 def change_password(ctx: Context, jid: JID, password: str) -> None:
