@@ -74,6 +74,14 @@ XMPP_MAX_UNAUTH_PER_IP = int(os.environ.get("XMPP_MAX_UNAUTH_PER_IP", "30"))  # 
 XMPP_MAX_RESOURCES = int(os.environ.get("XMPP_MAX_RESOURCES", "10"))  # bound resources per account
 XMPP_MAX_ROSTER_ITEMS = int(os.environ.get("XMPP_MAX_ROSTER_ITEMS", "1000"))  # roster items per account
 XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100"))  # per sender and recipient
+# Message archive (XEP-0313, archive/): the default preference of users who set none
+# (always | never | roster), the largest page of a query, days kept (0: forever; expired by
+# the Celery beat task archive.expire_messages), and the write buffer's flush period/size.
+XMPP_MAM_DEFAULT = os.environ.get("XMPP_MAM_DEFAULT", "always")
+XMPP_MAM_MAX_PAGE = int(os.environ.get("XMPP_MAM_MAX_PAGE", "100"))
+XMPP_MAM_RETENTION_DAYS = int(os.environ.get("XMPP_MAM_RETENTION_DAYS", "0"))
+XMPP_MAM_FLUSH_INTERVAL = float(os.environ.get("XMPP_MAM_FLUSH_INTERVAL", "0.1"))
+XMPP_MAM_FLUSH_ROWS = int(os.environ.get("XMPP_MAM_FLUSH_ROWS", "500"))
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
@@ -87,6 +95,7 @@ XMPP_MODULES = env_list(
     "XMPP_MODULES",
     ",".join([
         "plugins.message",
+        "archive.xmpp",  # before carbons: received copies carry the <stanza-id/>
         "plugins.carbons",
         "plugins.disco",
         "plugins.ping",
@@ -144,6 +153,7 @@ INSTALLED_APPS = [
     "accounts",
     "rosters",
     "offline",
+    "archive",
     "vcards",
     "commands",
 ]
@@ -214,6 +224,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 # long commands are asynchronous without Redis or RabbitMQ.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
+# Periodic tasks (`celery -A xmppsite beat`): the archive's retention sweep, hourly.
+CELERY_BEAT_SCHEDULE = {
+    "archive-expire-messages": {"task": "archive.expire_messages", "schedule": 3600.0},
+}
 
 # The Django admin's staff passwords (XMPP account passwords are SCRAM's business).
 AUTH_PASSWORD_VALIDATORS: list[dict] = [
