@@ -33,11 +33,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from lxml import etree
 
 from archive import actions, query
 from archive.buffer import Entry, WriteBuffer
-from archive.prefs import Prefs, parse
+from archive.prefs import DEFAULTS, Prefs, parse
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
@@ -93,7 +94,10 @@ def xep0082(moment: datetime) -> str:
 class Archive:
     def __init__(self, server: "Server") -> None:
         self.server = server
-        self.default = Prefs(getattr(settings, "XMPP_MAM_DEFAULT", "always"))
+        default = getattr(settings, "XMPP_MAM_DEFAULT", "always")
+        if default not in DEFAULTS:
+            raise ImproperlyConfigured(f"XMPP_MAM_DEFAULT is one of {', '.join(DEFAULTS)}")
+        self.default = Prefs(default)
         self.max_page = int(getattr(settings, "XMPP_MAM_MAX_PAGE", 100))
         self.buffer = WriteBuffer(float(getattr(settings, "XMPP_MAM_FLUSH_INTERVAL", 0.1)),
                                   int(getattr(settings, "XMPP_MAM_FLUSH_ROWS", 500)))

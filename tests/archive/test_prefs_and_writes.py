@@ -99,3 +99,31 @@ async def test_a_full_batch_is_written_without_waiting(make_server: Any) -> None
     await chat(alice, bob, "one", "two")
     await wait_for(lambda: _count(), what="a batch of 4 rows written")
     assert await _count() == 4
+
+
+async def test_a_failed_write_is_kept_and_written_later(monkeypatch: Any) -> None:
+    from lxml import etree
+
+    from archive import buffer
+    from xmppcore.jid import JID
+
+    written: list[list[Any]] = []
+    failures = [RuntimeError("database away")]
+
+    def flaky(rows: list[Any]) -> int:
+        if failures:
+            raise failures.pop()
+        written.append(rows)
+        return len(rows)
+
+    monkeypatch.setattr(buffer.actions, "do_append", flaky)
+    wb = buffer.WriteBuffer(interval=3600.0, batch=100)
+    el = etree.fromstring("<message xmlns='jabber:client'><body>x</body></message>")
+    for uid in ("s1", "s2"):
+        wb.append(buffer.Entry(JID.parse("a@x"), JID.parse("b@x"), "out", uid, 0.0, el, False))
+    await wb.flush()
+    assert written == [] and [e.stanza_id for e in wb.pending] == ["s1", "s2"]
+    wb.append(buffer.Entry(JID.parse("a@x"), JID.parse("b@x"), "out", "s3", 0.0, el, False))
+    await wb.stop()
+    assert [[r.stanza_id for r in rows] for rows in written] == [["s1", "s2", "s3"]]
+    assert wb.pending == []

@@ -176,3 +176,26 @@ async def test_slixmpp_mam_plugin_reads_the_archive(xmpp: Any) -> None:
     assert "with" in [f["var"] for f in fields["fields"]]
     meta = await bob["xep_0313"].get_archive_metadata()
     assert meta["mam_metadata"]["end"]["id"]
+
+
+async def test_a_received_carbon_carries_the_stanza_id(xmpp: Any) -> None:
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import MatchXPath
+
+    from tests.clients import connect
+    from tests.support.quiet import settle
+
+    alice, bob = await pair(xmpp)
+    other = await connect(xmpp, "bob@localhost", resource="other")
+    other.register_plugin("xep_0280")
+    await other.plugin["xep_0280"].enable(timeout=5)
+    carbons = "urn:xmpp:carbons:2"
+    copies: list[ET.Element] = []
+    other.register_handler(Callback("carbon", MatchXPath(f"{{{CLIENT}}}message/{{{carbons}}}received"),
+                                    lambda m: copies.append(m.xml)))
+    alice.send_message(mto="bob@localhost/b", mbody="to one device", mtype="chat")
+    original = await bob.next_message()
+    await settle(other)  # the copy is on other's stream before its pong
+    inner = copies[0].find(f"{q(carbons, 'received')}/{q(FORWARD, 'forwarded')}/{q(CLIENT, 'message')}")
+    stamped = inner.find(q(SID, "stanza-id"))
+    assert stamped.get("id") == original.xml.find(q(SID, "stanza-id")).get("id")
