@@ -18,7 +18,7 @@ delivery; always None so that routing continues):
   message/{bare,full}           the receiver's side, when the user has sessions here
   message/offline               the receiver's side, when the message goes to the offline store
   server/started, server/stopping   the write buffer's task; a last flush at stop
-  auth/success, session/bound   the user's preferences read with the login's other reads
+  session/bound                 in a cluster: the user's preferences read again (background)
   disco/info/bare               urn:xmpp:mam:2, urn:xmpp:mam:2#extended, urn:xmpp:sid:0
 IQs (to the user's own bare JID; another user's archive is forbidden, §9.1):
   set query (§4), get query (the form, §4.1.5), get metadata (§7), get/set prefs (XEP-0441).
@@ -27,6 +27,8 @@ Writes go through the write buffer (archive/buffer.py): the message path only ap
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 from datetime import datetime, timezone
@@ -46,13 +48,13 @@ from xmppcore.rsm import First, ResultSet
 from xmppcore.stanza import Stanza, iq_result, make
 from xmppd.origin import CLIENT
 from xmppd.priorities import COPY
-from xmppd.storage import PREFETCH, Prefetch, db
+from xmppd.storage import db
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
     from xmppd.server import Server
 
-MODULE = "archive"  # key of the prefetched preferences
+log = logging.getLogger(__name__)
 ROSTER_ITEMS = "rosters.items"  # the rosters app's session state: {contact JID: item}
 _ARCHIVED_TYPES = frozenset(("chat", "normal"))
 _BODY = ns.q(ns.CLIENT, "body")
@@ -102,6 +104,7 @@ class Archive:
         self.buffer = WriteBuffer(float(getattr(settings, "XMPP_MAM_FLUSH_INTERVAL", 0.1)),
                                   int(getattr(settings, "XMPP_MAM_FLUSH_ROWS", 500)))
         self.prefs: dict[JID, Prefs] = {}  # archives whose preferences differ from the default
+        self._reloads: set[asyncio.Task[None]] = set()
 
     # -- lifetime ----------------------------------------------------------------------
     async def started(self, _server: Any) -> None:
@@ -117,15 +120,24 @@ class Archive:
         for owner, (default, always, never) in stored.items():
             self.prefs[JID.parse(owner)] = Prefs(default, frozenset(always), frozenset(never))
 
-    def prefetch(self, username: str, domain: str, _driver: object, prefetch: Prefetch) -> None:
-        """auth/success: read this user's preferences again (another node may have set them)."""
-        prefetch.add(MODULE, actions.load_prefs, f"{username}@{domain}")
-
     def bound(self, session: Any) -> None:
-        fetched: Prefetch | None = session.data.get(PREFETCH)
-        stored = fetched.take(MODULE) if fetched is not None else None
+        """session/bound: in a cluster, read this user's preferences again in the background
+        (another node may have changed them); one node alone has them all in memory."""
+        if getattr(self.server, "cluster", None) is not None:
+            task = asyncio.get_running_loop().create_task(self._reload(session.bare))
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
+    async def _reload(self, owner: JID) -> None:
+        try:
+            stored = await db(actions.load_prefs, str(owner))
+        except Exception:  # the preferences in memory stay; the next login tries again
+            log.exception("archive: reading the preferences of %s failed", owner)
+            return
         if stored:
             self._remember(stored)
+        else:
+            self.prefs.pop(owner, None)
 
     # -- the message path --------------------------------------------------------------
     def _decide(self, owner: JID, contact: JID, sessions: Any) -> bool | None:
@@ -310,7 +322,6 @@ def load(server: "Server") -> "Module":
     module.hook("message/offline", archive.offline, COPY)
     module.hook("server/started", archive.started)
     module.hook("server/stopping", archive.stopping)
-    module.hook("auth/success", archive.prefetch)
     module.hook("session/bound", archive.bound)
     module.hook("disco/info/bare", archive.disco)
     module.iq("set", ns.MAM, "query", archive.query, scope="self")
