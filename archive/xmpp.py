@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import itertools
 import secrets
 import time
 from datetime import datetime, timezone
@@ -67,26 +68,45 @@ _NOT_STORED = frozenset((ns.q(ns.HINTS, "no-store"), ns.q(ns.HINTS, "no-permanen
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
+def scan(el: etree._Element, mtype: str) -> tuple[bool, list[etree._Element]]:
+    """One pass over the children: (archivable per §5.1.1: chat/normal with a body or another
+    payload worth keeping, and no hint against it; the <stanza-id/> children)."""
+    keep = drop = False
+    sids: list[etree._Element] = []
+    for child in el:
+        tag = child.tag
+        if tag.__class__ is not str:  # comments, processing instructions
+            continue
+        if tag == _STANZA_ID:
+            sids.append(child)
+        elif tag in _NOT_STORED:
+            drop = True
+        elif tag in _KEPT or tag[1:tag.find("}")] in _CONTENT_NAMESPACES:
+            keep = True
+    return keep and not drop and mtype in _ARCHIVED_TYPES, sids
+
+
 def is_archivable(el: etree._Element, mtype: str) -> bool:
-    """XEP-0313 §5.1.1: chat/normal with a body, or another payload worth keeping."""
-    if mtype not in _ARCHIVED_TYPES:
-        return False
-    tags = [child.tag for child in el if isinstance(child.tag, str)]  # no comments or PIs
-    if any(tag in _NOT_STORED for tag in tags):
-        return False
-    return any(tag in _KEPT or tag[1:tag.find("}")] in _CONTENT_NAMESPACES for tag in tags)
+    return scan(el, mtype)[0]
 
 
-def strip_stanza_ids(el: etree._Element, is_ours: Any) -> None:
-    """XEP-0359 §5: remove <stanza-id/> elements whose 'by' `is_ours(by)` says we vouch for."""
-    for old in el.findall(_STANZA_ID):
+def strip_stanza_ids(el: etree._Element, sids: list[etree._Element], is_ours: Any) -> None:
+    """XEP-0359 §5: remove the <stanza-id/>s whose 'by' `is_ours(by)` says we vouch for."""
+    for old in sids:
         if is_ours(old.get("by") or ""):
             el.remove(old)
 
 
-def new_uid() -> str:
-    """An archive UID: random, never reused (XEP-0313 §5.2), opaque to clients."""
-    return secrets.token_urlsafe(12)
+class Uids:
+    """Archive UIDs (XEP-0313 §5.2: unique, never reused, opaque): a random prefix per
+    process and a counter — no system call per message."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_urlsafe(9)
+        self.seq = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.seq):x}"
 
 
 def xep0082(moment: datetime) -> str:
@@ -105,6 +125,7 @@ class Archive:
                                   int(getattr(settings, "XMPP_MAM_FLUSH_ROWS", 500)))
         self.prefs: dict[JID, Prefs] = {}  # archives whose preferences differ from the default
         self._reloads: set[asyncio.Task[None]] = set()
+        self.new_uid = Uids()
 
     # -- lifetime ----------------------------------------------------------------------
     async def started(self, _server: Any) -> None:
@@ -155,7 +176,7 @@ class Archive:
         decision = self._decide(owner, contact, sessions)
         if decision is False:
             return None
-        uid = new_uid()
+        uid = self.new_uid()
         self.buffer.append(Entry(owner, contact, direction, uid, time.time(), el, decision is None))
         return uid, decision is True
 
@@ -165,12 +186,12 @@ class Archive:
         if origin is None or origin.kind != CLIENT:
             return None
         el = stanza.el
-        strip_stanza_ids(el, self._is_our_jid)
+        archivable, sids = scan(el, stanza.type or "normal")
+        if sids:
+            strip_stanza_ids(el, sids, self._is_our_jid)
         to = stanza.to
-        if to is None or to.bare == origin.bare:
-            return None  # to oneself: archived once, on the receiving side
-        if is_archivable(el, stanza.type or "normal"):
-            self._add(origin.bare, to, "out", el, [origin])
+        if archivable and to is not None and to.bare != origin.bare:  # to oneself: archived
+            self._add(origin.bare, to, "out", el, [origin])  # once, on the receiving side
         return None
 
     def incoming(self, stanza: Stanza) -> None:
@@ -181,10 +202,13 @@ class Archive:
             return None
         owner = to.bare
         el = stanza.el
-        strip_stanza_ids(el, str(owner).__eq__)
-        sessions = self.server.sessions.resources(owner)
-        if sessions and stanza.from_ is not None and is_archivable(el, stanza.type or "normal"):
-            self._stamp(owner, stanza, sessions)
+        archivable, sids = scan(el, stanza.type or "normal")
+        if sids:
+            strip_stanza_ids(el, sids, str(owner).__eq__)
+        if archivable and stanza.from_ is not None:
+            sessions = self.server.sessions.resources(owner)
+            if sessions:
+                self._stamp(owner, stanza, sessions)
         return None
 
     def offline(self, stanza: Stanza) -> None:

@@ -10,7 +10,7 @@ from lxml import etree
 
 from archive import prefs, query
 from archive.buffer import Entry, to_rows
-from archive.xmpp import is_archivable, strip_stanza_ids
+from archive.xmpp import Uids, is_archivable, scan, strip_stanza_ids
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
@@ -40,7 +40,9 @@ def test_only_our_stanza_ids_are_stripped() -> None:
     el = msg("<stanza-id xmlns='urn:xmpp:sid:0' by='bob@localhost' id='1'/>"
              "<stanza-id xmlns='urn:xmpp:sid:0' by='room@muc.example' id='2'/>"
              "<origin-id xmlns='urn:xmpp:sid:0' id='3'/>")
-    strip_stanza_ids(el, "bob@localhost".__eq__)
+    archivable, sids = scan(el, "chat")
+    assert not archivable and len(sids) == 2
+    strip_stanza_ids(el, sids, "bob@localhost".__eq__)
     left = [(c.get("by"), c.get("id")) for c in el]
     assert left == [("room@muc.example", "2"), (None, "3")]
 
@@ -116,3 +118,9 @@ def test_an_element_archived_twice_is_serialized_once() -> None:
     assert rows[0].stanza is rows[1].stanza
     assert (rows[0].owner, rows[0].with_jid, rows[0].with_resource) == ("a@x", "b@x", "r")
     assert (rows[1].body, rows[1].origin_id, rows[1].roster_check) == ("hi", "o1", True)
+
+
+def test_uids_are_unique_and_differ_between_processes() -> None:
+    one, other = Uids(), Uids()
+    made = [one() for _ in range(1000)] + [other() for _ in range(1000)]
+    assert len(set(made)) == 2000 and all(len(u) <= 64 for u in made)
