@@ -71,3 +71,6 @@ BOOKMARKS = "storage:bookmarks"  # XEP-0048
 BOOKMARKS2 = "urn:xmpp:bookmarks:1"  # XEP-0402
 VCARD_UPDATE = "vcard-temp:x:update"  # XEP-0153
 PUBSUB = "http://jabber.org/protocol/pubsub"  # XEP-0060 (the <item/> of XEP-0402 bookmarks)
+MAM = "urn:xmpp:mam:2"  # XEP-0313 (and XEP-0441 preferences)
+MAM_EXTENDED = "urn:xmpp:mam:2#extended"  # XEP-0313 §8: before-id/after-id/ids, flip-page, metadata
+FULLTEXT = "urn:xmpp:fulltext:0"  # XEP-0431 (the query field is {urn:xmpp:fulltext:0}fulltext)

@@ -80,6 +80,14 @@ XMPP_CSI_QUEUE_MAX = int(os.environ.get("XMPP_CSI_QUEUE_MAX", "256"))  # XEP-035
 # compressing secrets next to attacker-chosen text leaks them, CRIME-style; docs/compression.md).
 XMPP_COMPRESSION = os.environ.get("XMPP_COMPRESSION", "off")
 XMPP_COMPRESSION_MAX_INFLATE = int(os.environ.get("XMPP_COMPRESSION_MAX_INFLATE", str(1024 * 1024)))
+# Message archive (XEP-0313, archive/): the default preference of users who set none
+# (always | never | roster), the largest page of a query, days kept (0: forever; expired by
+# the Celery beat task archive.expire_messages), and the write buffer's flush period/size.
+XMPP_MAM_DEFAULT = os.environ.get("XMPP_MAM_DEFAULT", "always")
+XMPP_MAM_MAX_PAGE = int(os.environ.get("XMPP_MAM_MAX_PAGE", "100"))
+XMPP_MAM_RETENTION_DAYS = int(os.environ.get("XMPP_MAM_RETENTION_DAYS", "0"))
+XMPP_MAM_FLUSH_INTERVAL = float(os.environ.get("XMPP_MAM_FLUSH_INTERVAL", "0.1"))
+XMPP_MAM_FLUSH_ROWS = int(os.environ.get("XMPP_MAM_FLUSH_ROWS", "500"))
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
@@ -93,6 +101,7 @@ XMPP_MODULES = env_list(
     "XMPP_MODULES",
     ",".join([
         "plugins.message",
+        "archive.xmpp",  # before carbons: received copies carry the <stanza-id/>
         "plugins.carbons",
         "plugins.csi",
         "plugins.compression",
@@ -155,6 +164,7 @@ INSTALLED_APPS = [
     "accounts",
     "rosters",
     "offline",
+    "archive",
     "vcards",
     "privatexml",
     "commands",
@@ -238,6 +248,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 # long commands are asynchronous without Redis or RabbitMQ.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
+# Periodic tasks (`celery -A xmppsite beat`): the archive's retention sweep, hourly.
+CELERY_BEAT_SCHEDULE = {
+    "archive-expire-messages": {"task": "archive.expire_messages", "schedule": 3600.0},
+}
 
 # The Django admin's staff passwords (XMPP account passwords are SCRAM's business).
 AUTH_PASSWORD_VALIDATORS: list[dict] = [

@@ -254,6 +254,8 @@ async def test_the_stored_message_on_the_wire(xmpp) -> None:
     assert re.fullmatch(
         rb'<message xmlns="jabber:client" to="bob@localhost" type="chat" id="w1" '
         rb'from="alice@localhost/desk"><body>ping\?</body>'
+        # XEP-0359: the recipient's archive stamped its copy (archive/xmpp.py)
+        rb'<stanza-id xmlns="urn:xmpp:sid:0" by="bob@localhost" id="[A-Za-z0-9_-]+"/>'
         rb'<delay xmlns="urn:xmpp:delay" from="localhost" '
         rb'stamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z">Offline Storage</delay></message>', message), message
 
