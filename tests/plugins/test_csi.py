@@ -74,7 +74,7 @@ async def test_presence_and_chat_states_wait_for_a_message_with_a_body(xmpp: Any
     assert len(session.data[QUEUE].held) == 2  # one presence, one chat state: the newest
     assert raw.buffer == b""
     chat(bob, "<body>wake up</body>", "m1")
-    data = await raw.read_until(rb"wake up</body></message>")
+    data = await raw.read_until(rb"wake up</body>.*?</message>")
     got = stanzas(data)
     assert len(got) == 3, data
     assert b"id=\"c2\"" in got[0] and b"<paused" in got[0]  # newest chat state, at its place
@@ -110,7 +110,7 @@ async def test_important_stanzas_are_never_held(xmpp: Any, payload: str, kind: s
     assert raw.buffer == b"" and session.data[QUEUE].held
     if kind == "message":
         chat(bob, payload, "e1")
-        data = await raw.read_until(rb"</encrypted></message>")
+        data = await raw.read_until(rb"</encrypted>.*?</message>")
     else:
         bob.send_raw("<presence to='alice@localhost' type='subscribe'/>")
         data = await raw.read_until(rb"type=\"subscribe\"")
