@@ -270,7 +270,7 @@ class BoshConnection:
         if channel is None:
             return
         self.transport.channel_name = channel
-        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session)
+        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session, self.server)
         self._tasks.add(self._layer_task)
         self._layer_task.add_done_callback(self._tasks.discard)
 

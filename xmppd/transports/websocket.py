@@ -221,7 +221,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             server.streams.count += 1
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
-            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session, server)
         see_other_uri = settings.XMPP_WS_SEE_OTHER_URI
         try:
             while True:
