@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Generator
 
@@ -26,6 +25,7 @@ from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.consumers import XMPPStreamConsumer
 from xmppd.server import get_server
+from xmppd.transports.rate import Bucket
 from xmppd.transports.tcp import MAX_WRITE_BUFFER
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             get_channel_layer(self.channel_layer_alias))
         self.transport.channel_name = self.channel_name
         self.driver = C2SDriver(server, self.transport)
-        self.bucket = _Bucket(server.config.rate_limit_bytes)
+        self.bucket = Bucket(server.config.rate_limit_bytes)
         refused = server.streams.is_full()
         if refused:  # RFC 6120 §4.9.3.18: XMPP_MAX_CONNECTIONS counts WebSocket streams too
             self.driver.fail(StreamError("resource-constraint", "too many connections"))
@@ -247,7 +247,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         if text is None:  # §3.2: XMPP messages are text frames
             driver.fail(StreamError("bad-format", "binary WebSocket messages are not allowed"))
             return
-        if self.bucket.rate and not await self.bucket.take(len(text)):
+        if not await self.bucket.take(len(text)):
             # RFC 6120 §13.12: the ASGI server reads on while we wait; a peer that never
             # lets us catch up is flooding, not bursting.
             driver.fail(StreamError("policy-violation", "sending too fast"))
@@ -266,35 +266,6 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             transport.close()
         else:
             await driver.data_received(data)
-
-
-class _Bucket:
-    """XMPP_RATE_LIMIT_BYTES per connection, as on TCP (tcp.py): a token bucket in bytes.
-    TCP stops reading; an ASGI app cannot, so it waits out each deficit (the messages
-    queue in the server meanwhile) and gives up once a peer has stayed over the rate for
-    more than FLOOD_SECONDS' worth of bytes without a pause: that queue stays bounded."""
-
-    FLOOD_SECONDS = 2
-    __slots__ = ("rate", "tokens", "last", "owed")
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.tokens = float(rate)
-        self.last = time.monotonic()
-        self.owed = 0  # bytes taken while over the rate, since the peer last paused
-
-    async def take(self, n: int) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.rate), self.tokens + (now - self.last) * self.rate) - n
-        self.last = now
-        if self.tokens >= 0:
-            self.owed = 0
-            return True
-        self.owed += n
-        if self.owed > self.FLOOD_SECONDS * self.rate:
-            return False
-        await asyncio.sleep(-self.tokens / self.rate)
-        return True
 
 
 def _is_secure(scope: dict) -> bool:
