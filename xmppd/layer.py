@@ -65,7 +65,7 @@ async def _receive_loop(layer: Any, channel: str, session_of: Callable[[], Any],
             try:
                 undelivered = deliver(session_of(), message)
                 if undelivered is not None and server is not None:
-                    _salvage_later(server, undelivered)
+                    salvage_soon(server, [undelivered])
             except Exception:  # one bad message must not stop the session's channel
                 log.exception("channel-layer message failed")
     except asyncio.CancelledError:
@@ -103,7 +103,8 @@ async def _drain(layer: Any, channel: str, server: Any, grace: float) -> None:
                 log.exception("salvaging a stanza for an ended session failed")
 
 
-def _salvage_later(server: Any, data: bytes) -> None:
-    task = asyncio.get_running_loop().create_task(salvage(server, [data]))
+def salvage_soon(server: Any, chunks: list[bytes]) -> None:
+    """Route again, in a task of its own, stanzas a session or transport could not take."""
+    task = asyncio.get_running_loop().create_task(salvage(server, chunks))
     _draining.add(task)
     task.add_done_callback(_draining.discard)

@@ -25,6 +25,7 @@ from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.consumers import XMPPStreamConsumer
 from xmppd.server import get_server
+from xmppd.transports.daphne import DaphneFlow
 from xmppd.transports.rate import Bucket
 from xmppd.transports.tcp import MAX_WRITE_BUFFER
 
@@ -115,7 +116,8 @@ class WebSocketTransport:
 
     can_starttls = False  # RFC 7395 §3.8: TLS belongs to the WebSocket (wss://), never STARTTLS
 
-    def __init__(self, send: Send, scope: dict, framing: WebSocketFraming, *, is_secure: bool) -> None:
+    def __init__(self, send: Send, scope: dict, framing: WebSocketFraming, *, is_secure: bool,
+                 server: Any = None, flow: DaphneFlow | None = None) -> None:
         client = scope.get("client")
         self.peer = str(client[0]) if client else ""
         self.is_secure = is_secure
@@ -127,12 +129,27 @@ class WebSocketTransport:
         self._send = send
         self._backlog: deque[dict] | None = None  # messages queued behind a send that waits
         self._backlog_size = 0
+        self.server = server
+        self.flow = flow  # Daphne's buffers, seen through (xmppd/transports/daphne.py)
 
     def write(self, data: bytes) -> bool:
         """One top-level element = one text message (RFC 7395 §3.2, §3.3.3)."""
-        if self.is_closed:
+        if self.is_closed or not self._emit({"type": "websocket.send", "text": data.decode()}):
             return False
-        return self._emit({"type": "websocket.send", "text": data.decode()})
+        flow = self.flow
+        if flow is not None and flow.is_congested and not flow.wrote(data):
+            # Over MAX_WRITE_BUFFER unread under Daphne: aborted; what the peer did not get
+            # (this stanza included) is routed again, later ones are refused.
+            self.is_closed = True
+            self.salvage_unsent()
+        return True
+
+    def salvage_unsent(self) -> None:
+        """Stanzas written but never acknowledged by the peer go back to the router."""
+        if self.flow is not None and self.server is not None:
+            unsent = self.flow.take_unsent()
+            if unsent:
+                layer.salvage_soon(self.server, unsent)
 
     def close(self, code: int = 1000) -> None:
         """Close the WebSocket after everything written so far (§3.6: the server closes)."""
@@ -207,8 +224,11 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         # A server may hand its node in the scope (several nodes in one process: tests).
         server = scope.get("extensions", {}).get("xmpp.server") or get_server()
         await server.ensure_started()  # a process serving only HTTP joins the cluster here
+        flow = DaphneFlow.for_connection(send)
+        if flow is not None:
+            receive = flow.gate.get  # the same queue, with back-pressure on the socket
         self.transport = WebSocketTransport(send, scope, WebSocketFraming(server.config.max_stanza_size),
-                                            is_secure=_is_secure(scope))
+                                            is_secure=_is_secure(scope), server=server, flow=flow)
         self.channel_layer, self.channel_name = await layer.new_channel(
             get_channel_layer(self.channel_layer_alias))
         self.transport.channel_name = self.channel_name
@@ -236,6 +256,8 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
                 server.streams.count -= 1
             if layer_task is not None:
                 layer_task.cancel()
+            self.transport.is_closed = True
+            self.transport.salvage_unsent()  # the peer went away with output unread
             # Disconnected, or cancelled by the ASGI server: unbind once (idempotent).
             await self.driver.connection_lost()
 
