@@ -2,6 +2,8 @@
 (xmppd/transports/daphne.py) and XMPP_ADMIN_HTTP_BIND serves /admin/ and /api/ on its own
 address only.
 
+- A WebSocket client that writes on while its consumer is busy: Daphne stops reading the
+  socket instead of queueing everything (TCP flow control holds the client back).
 - A WebSocket client that logs in and never reads, flooded by a TCP user: the server drops it
   once 8 MiB wait for it (as on TCP), its memory stays bounded, and every message of the
   flood is either in what the client's socket got or stored offline.
@@ -39,17 +41,22 @@ PADDING = 60_000
 MIB = 1024 * 1024
 
 
+def _start(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Any:
+    data: Path = tmp_path_factory.mktemp(name)
+    environment = child_env(data, drop=("XMPP_*", "DATABASE_URL"), XMPP_LOG_LEVEL="WARNING",
+                            XMPP_REQUIRE_TLS="false", **env)
+    migrate_with_users(environment, "alice", "bob")
+    return data, start_xmppd(environment, data, timeout=60)  # collectstatic on a busy machine
+
+
 @pytest.fixture(scope="module")
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """PLAIN allowed without TLS, no input rate limit (the flood comes from a trusted user),
     room offline for the whole flood, and an admin listener of its own."""
-    data: Path = tmp_path_factory.mktemp("daphne-hardening")
     admin_port = free_ports(1)[0]
-    env = child_env(data, drop=("XMPP_*", "DATABASE_URL"), XMPP_LOG_LEVEL="WARNING", XMPP_REQUIRE_TLS="false",
-                    XMPP_RATE_LIMIT_BYTES="0", XMPP_OFFLINE_QUOTA="5000", XMPP_OFFLINE_PER_SENDER="5000",
-                    XMPP_ADMIN_HTTP_BIND=f"{HOST}:{admin_port}")
-    migrate_with_users(env, "alice", "bob")
-    xmppd = start_xmppd(env, data, timeout=60)  # collectstatic on a busy machine
+    data, xmppd = _start(tmp_path_factory, "daphne-hardening", XMPP_RATE_LIMIT_BYTES="0",
+                         XMPP_OFFLINE_QUOTA="5000", XMPP_OFFLINE_PER_SENDER="5000",
+                         XMPP_ADMIN_HTTP_BIND=f"{HOST}:{admin_port}")
     try:
         wait_for_sync(lambda: accepts(admin_port), 10, what="the admin listener")
         yield dict(xmppd.ports, admin=admin_port, pid=xmppd.proc.pid, db=str(data / "db.sqlite3"))
@@ -110,12 +117,13 @@ class RawWebSocket:
         return cls(reader, writer)
 
     def send(self, text: str) -> None:
-        payload, mask = text.encode(), secrets.token_bytes(4)
+        # A zero masking key (RFC 6455 §5.3 wants it random; no server can tell): the payload
+        # goes as it is, so this client can write as fast as the socket takes it.
+        payload = text.encode()
         size = len(payload)
         length = bytes([0x80 | size]) if size < 126 else (
             b"\xfe" + struct.pack("!H", size) if size < 65536 else b"\xff" + struct.pack("!Q", size))
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(b"\x81" + length + mask + masked)
+        self.writer.write(b"\x81" + length + b"\0\0\0\0" + payload)
 
     async def recv(self, timeout: float = 5.0) -> str:
         async def frame() -> str:
@@ -217,3 +225,43 @@ async def test_a_websocket_client_that_never_reads_is_dropped_and_loses_nothing(
                    what="every message of the flood read by bob or stored offline")
     assert len(got) < FLOOD // 2  # most of the flood really went offline
     alice.writer.close()
+
+
+@pytest.fixture(scope="module")
+def slow_daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """XMPP_RATE_LIMIT_BYTES of 64 KiB/s: a WebSocket consumer waits out every burst."""
+    _, xmppd = _start(tmp_path_factory, "daphne-slow", XMPP_RATE_LIMIT_BYTES=str(64 * 1024))
+    try:
+        yield dict(xmppd.ports, pid=xmppd.proc.pid)
+    finally:
+        xmppd.stop(timeout=10)
+
+
+async def test_a_busy_consumer_makes_daphne_stop_reading(slow_daphne: dict[str, Any]) -> None:
+    """The consumer sleeps off the client's debt (the rate limit) while the client writes on:
+    Daphne stops reading the socket (TCP flow control holds the client back) instead of
+    queueing everything it sends; the flood then ends the stream (policy-violation)."""
+    client = await RawWebSocket.open(slow_daphne["http"])
+    client.send(f"<open xmlns='{FRAMING}' to='localhost' version='1.0'/>")
+    await client.recv_until("features")
+    before = rss(slow_daphne["pid"])
+    # Past the bucket at once (64 KiB/s, at most 2 s' worth owed): the consumer sleeps ~0.9 s.
+    client.send("<presence xmlns='jabber:client'><status>" + "s" * 120_000 + "</status></presence>")
+    frame = "<presence xmlns='jabber:client'><status>" + "s" * 60_000 + "</status></presence>"
+    sent = 0
+
+    async def flood() -> None:
+        nonlocal sent
+        while True:
+            client.send(frame)
+            sent += len(frame)
+            await client.writer.drain()
+
+    try:
+        await asyncio.wait_for(flood(), 3)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    grown = rss(slow_daphne["pid"]) - before
+    client.writer.transport.abort()
+    # Unpaused, Daphne queued ~40 MiB here; paused, what the socket buffers hold stays in the kernel.
+    assert grown < 16 * MIB, f"{grown / MIB:.1f} MiB queued for one connection ({sent / MIB:.0f} MiB sent)"
