@@ -5,7 +5,6 @@ connection is kept alive by it."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 from typing import Any
