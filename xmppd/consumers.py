@@ -39,7 +39,7 @@ class XMPPStreamConsumer(AsyncConsumer):
         self.driver = C2SDriver(server, transport)
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
-            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session, server)
         try:
             while True:
                 message = await receive()

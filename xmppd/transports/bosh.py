@@ -43,6 +43,7 @@ from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.delivery import salvage
 from xmppd.server import get_server
+from xmppd.transports.rate import Bucket
 
 if TYPE_CHECKING:
     from xmppd.modules import Module
@@ -126,6 +127,7 @@ class BoshConnection:
         self._pump_soon = False
         self._layer_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.bucket = Bucket(server.config.rate_limit_bytes)  # request bodies, as TCP's reads
 
     @property
     def sid(self) -> str:
@@ -195,6 +197,14 @@ class BoshConnection:
         self.session.shutdown(condition)
         self.pump()
         self._finish()
+
+    def flooded(self) -> bosh.Response:
+        """XMPP_RATE_LIMIT_BYTES exceeded for longer than a burst (RFC 6120 §13.12): the
+        session ends with policy-violation (XEP-0124 §11, §17.2), told to every held request
+        and to this one."""
+        self.shutdown("policy-violation")
+        return bosh.terminal_response("policy-violation", legacy=self.session.is_legacy,
+                                      content_type=self.session.content_type)
 
     # -- answering ------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -270,7 +280,7 @@ class BoshConnection:
         if channel is None:
             return
         self.transport.channel_name = channel
-        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session)
+        self._layer_task = layer.listen(channel_layer, channel, lambda: self.driver.session, self.server)
         self._tasks.add(self._layer_task)
         self._layer_task.add_done_callback(self._tasks.discard)
 
@@ -384,6 +394,9 @@ class BoshConsumer:
                 if connection.is_secure and not secure:
                     # §19: a secure session's request over plain HTTP: refused, session kept.
                     await _send(send, 403, b"", "text/plain; charset=utf-8", cors)
+                    return
+                if not await connection.bucket.take(len(data)):
+                    await _respond(send, connection.flooded(), cors)
                     return
                 future = connection.submit(request)
         except bosh.BoshError as err:

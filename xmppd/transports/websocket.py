@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Generator
 
@@ -26,6 +25,8 @@ from xmppd import layer
 from xmppd.c2s import C2SDriver
 from xmppd.consumers import XMPPStreamConsumer
 from xmppd.server import get_server
+from xmppd.transports.daphne import DaphneFlow
+from xmppd.transports.rate import Bucket
 from xmppd.transports.tcp import MAX_WRITE_BUFFER
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class WebSocketTransport:
 
     can_starttls = False  # RFC 7395 §3.8: TLS belongs to the WebSocket (wss://), never STARTTLS
 
-    def __init__(self, send: Send, scope: dict, framing: WebSocketFraming, *, is_secure: bool) -> None:
+    def __init__(self, send: Send, scope: dict, framing: WebSocketFraming, *, is_secure: bool,
+                 server: Any = None, flow: DaphneFlow | None = None) -> None:
         client = scope.get("client")
         self.peer = str(client[0]) if client else ""
         self.is_secure = is_secure
@@ -127,12 +129,27 @@ class WebSocketTransport:
         self._send = send
         self._backlog: deque[dict] | None = None  # messages queued behind a send that waits
         self._backlog_size = 0
+        self.server = server
+        self.flow = flow  # Daphne's buffers, seen through (xmppd/transports/daphne.py)
 
     def write(self, data: bytes) -> bool:
         """One top-level element = one text message (RFC 7395 §3.2, §3.3.3)."""
-        if self.is_closed:
+        if self.is_closed or not self._emit({"type": "websocket.send", "text": data.decode()}):
             return False
-        return self._emit({"type": "websocket.send", "text": data.decode()})
+        flow = self.flow
+        if flow is not None and flow.is_congested and not flow.wrote(data):
+            # Over MAX_WRITE_BUFFER unread under Daphne: aborted; what the peer did not get
+            # (this stanza included) is routed again, later ones are refused.
+            self.is_closed = True
+            self.salvage_unsent()
+        return True
+
+    def salvage_unsent(self) -> None:
+        """Stanzas written but never acknowledged by the peer go back to the router."""
+        if self.flow is not None and self.server is not None:
+            unsent = self.flow.take_unsent()
+            if unsent:
+                layer.salvage_soon(self.server, unsent)
 
     def close(self, code: int = 1000) -> None:
         """Close the WebSocket after everything written so far (§3.6: the server closes)."""
@@ -207,13 +224,16 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         # A server may hand its node in the scope (several nodes in one process: tests).
         server = scope.get("extensions", {}).get("xmpp.server") or get_server()
         await server.ensure_started()  # a process serving only HTTP joins the cluster here
+        flow = DaphneFlow.for_connection(send)
+        if flow is not None:
+            receive = flow.gate.get  # the same queue, with back-pressure on the socket
         self.transport = WebSocketTransport(send, scope, WebSocketFraming(server.config.max_stanza_size),
-                                            is_secure=_is_secure(scope))
+                                            is_secure=_is_secure(scope), server=server, flow=flow)
         self.channel_layer, self.channel_name = await layer.new_channel(
             get_channel_layer(self.channel_layer_alias))
         self.transport.channel_name = self.channel_name
         self.driver = C2SDriver(server, self.transport)
-        self.bucket = _Bucket(server.config.rate_limit_bytes)
+        self.bucket = Bucket(server.config.rate_limit_bytes)
         refused = server.streams.is_full()
         if refused:  # RFC 6120 §4.9.3.18: XMPP_MAX_CONNECTIONS counts WebSocket streams too
             self.driver.fail(StreamError("resource-constraint", "too many connections"))
@@ -221,7 +241,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             server.streams.count += 1
         layer_task = None
         if self.channel_name is not None:  # another process may hold part of the cluster
-            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session)
+            layer_task = layer.listen(self.channel_layer, self.channel_name, lambda: self.driver.session, server)
         see_other_uri = settings.XMPP_WS_SEE_OTHER_URI
         try:
             while True:
@@ -236,6 +256,8 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
                 server.streams.count -= 1
             if layer_task is not None:
                 layer_task.cancel()
+            self.transport.is_closed = True
+            self.transport.salvage_unsent()  # the peer went away with output unread
             # Disconnected, or cancelled by the ASGI server: unbind once (idempotent).
             await self.driver.connection_lost()
 
@@ -247,7 +269,7 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
         if text is None:  # §3.2: XMPP messages are text frames
             driver.fail(StreamError("bad-format", "binary WebSocket messages are not allowed"))
             return
-        if self.bucket.rate and not await self.bucket.take(len(text)):
+        if not await self.bucket.take(len(text)):
             # RFC 6120 §13.12: the ASGI server reads on while we wait; a peer that never
             # lets us catch up is flooding, not bursting.
             driver.fail(StreamError("policy-violation", "sending too fast"))
@@ -266,35 +288,6 @@ class XMPPWebSocketConsumer(XMPPStreamConsumer):
             transport.close()
         else:
             await driver.data_received(data)
-
-
-class _Bucket:
-    """XMPP_RATE_LIMIT_BYTES per connection, as on TCP (tcp.py): a token bucket in bytes.
-    TCP stops reading; an ASGI app cannot, so it waits out each deficit (the messages
-    queue in the server meanwhile) and gives up once a peer has stayed over the rate for
-    more than FLOOD_SECONDS' worth of bytes without a pause: that queue stays bounded."""
-
-    FLOOD_SECONDS = 2
-    __slots__ = ("rate", "tokens", "last", "owed")
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.tokens = float(rate)
-        self.last = time.monotonic()
-        self.owed = 0  # bytes taken while over the rate, since the peer last paused
-
-    async def take(self, n: int) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.rate), self.tokens + (now - self.last) * self.rate) - n
-        self.last = now
-        if self.tokens >= 0:
-            self.owed = 0
-            return True
-        self.owed += n
-        if self.owed > self.FLOOD_SECONDS * self.rate:
-            return False
-        await asyncio.sleep(-self.tokens / self.rate)
-        return True
 
 
 def _is_secure(scope: dict) -> bool:
