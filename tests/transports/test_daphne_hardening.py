@@ -51,11 +51,12 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> A
 @pytest.fixture(scope="module")
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """PLAIN allowed without TLS, no input rate limit (the flood comes from a trusted user),
-    room offline for the whole flood, and an admin listener of its own."""
+    room offline for the whole flood, no archive (the server's memory measured here is the
+    WebSocket's, not the archive's write buffer), and an admin listener of its own."""
     admin_port = free_ports(1)[0]
     data, xmppd = _start(tmp_path_factory, "daphne-hardening", XMPP_RATE_LIMIT_BYTES="0",
                          XMPP_OFFLINE_QUOTA="5000", XMPP_OFFLINE_PER_SENDER="5000",
-                         XMPP_ADMIN_HTTP_BIND=f"{HOST}:{admin_port}")
+                         XMPP_MAM_DEFAULT="never", XMPP_ADMIN_HTTP_BIND=f"{HOST}:{admin_port}")
     try:
         wait_for_sync(lambda: accepts(admin_port), 10, what="the admin listener")
         yield dict(xmppd.ports, admin=admin_port, pid=xmppd.proc.pid, db=str(data / "db.sqlite3"))
