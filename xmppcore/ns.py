@@ -56,3 +56,4 @@ CHAT_MARKERS = "urn:xmpp:chat-markers:0"  # XEP-0333
 MUC_USER = "http://jabber.org/protocol/muc#user"  # XEP-0045
 X_CONFERENCE = "jabber:x:conference"  # XEP-0249 direct MUC invitations
 VCARD = "vcard-temp"  # XEP-0054
+SM = "urn:xmpp:sm:3"  # XEP-0198: Stream Management

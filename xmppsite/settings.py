@@ -74,6 +74,10 @@ XMPP_MAX_UNAUTH_PER_IP = int(os.environ.get("XMPP_MAX_UNAUTH_PER_IP", "30"))  # 
 XMPP_MAX_RESOURCES = int(os.environ.get("XMPP_MAX_RESOURCES", "10"))  # bound resources per account
 XMPP_MAX_ROSTER_ITEMS = int(os.environ.get("XMPP_MAX_ROSTER_ITEMS", "1000"))  # roster items per account
 XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100"))  # per sender and recipient
+# XEP-0198: how long a cut session waits for <resume/> (its 'max'; 0 = no resumption), and how
+# many stanzas a client may leave unacknowledged before its stream (or kept session) ends.
+XMPP_SM_RESUME_TIMEOUT = float(os.environ.get("XMPP_SM_RESUME_TIMEOUT", "300"))
+XMPP_SM_MAX_UNACKED = int(os.environ.get("XMPP_SM_MAX_UNACKED", "5000"))
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
@@ -88,6 +92,7 @@ XMPP_MODULES = env_list(
     ",".join([
         "plugins.message",
         "plugins.carbons",
+        "plugins.sm",
         "plugins.disco",
         "plugins.ping",
         "plugins.version",
