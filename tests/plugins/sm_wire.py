@@ -3,6 +3,7 @@ connection with a reset (SO_LINGER 0: no </stream:stream>, no FIN)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import socket
@@ -73,3 +74,44 @@ def reset(raw: RawClient) -> None:
     sock: Any = raw.writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     raw.writer.transport.abort()
+
+
+_TOP = re.compile(rb"\s*(<(message|presence|iq)\b[^>]*?(/>|>.*?</\2>)|<(r|a|resumed|enabled|failed)\b[^>]*?(/>|>.*?</\4>))", re.S)
+
+
+class SMClient:
+    """A client that counts what it handled (§4 'h') from complete stanzas only, answers
+    the server's <r/>, and keeps the bodies of the messages it handled, in order."""
+
+    def __init__(self, raw: RawClient) -> None:
+        self.raw = raw
+        self.h = 0
+        self.bodies: list[str] = []
+
+    def consume(self) -> None:
+        buffer = self.raw.buffer
+        while True:
+            match = _TOP.match(buffer)
+            if match is None:
+                break
+            buffer = buffer[match.end():]
+            element = match.group(1)
+            if match.group(2):
+                self.h += 1
+                self.bodies.extend(bodies(element))
+            elif match.group(4) == "r".encode():
+                self.raw.send(f"<a xmlns='{SM}' h='{self.h}'/>")
+        self.raw.buffer = buffer
+
+    async def pump(self, until: Any, timeout: float = 5.0) -> None:
+        """Read and handle stanzas until `until()` holds."""
+        async def loop() -> None:
+            while True:
+                self.consume()
+                if until():
+                    return
+                chunk = await self.raw.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError(f"closed; got {self.raw.buffer!r}")
+                self.raw.buffer += chunk
+        await asyncio.wait_for(loop(), timeout)
