@@ -17,7 +17,8 @@
   (§4: as to an unavailable resource; RFC 6121 §8.5): another resource, the offline store,
   or an error to the sender (xmppd.delivery.salvage).
 - In a cluster, resumption works on the node that holds the session; an id from another
-  node is unknown here and refused with `item-not-found`.
+  node is unknown here and refused with `item-not-found`. While detached, the session's
+  channel-layer channel is read by this module, so stanzas from other nodes are queued too.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import asyncio
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from channels.layers import get_channel_layer
 from lxml import etree
 
 from xmppcore import ns
 from xmppcore.errors import StreamError
+from xmppd import layer
 from xmppd.delivery import salvage
 from xmppd.priorities import OBSERVE
 from plugins.sm_state import MOD, ExpiredIds, HandledCountTooHigh, Policy, SMState
@@ -214,6 +217,7 @@ class StreamManagement:
         except HandledCountTooHigh as err:
             raise CountTooHigh(err) from None
         driver.take_over(session)
+        self._keep_channel(state)
         state.driver = driver
         state.lost_at = None
         self._own_output(driver)
@@ -233,7 +237,16 @@ class StreamManagement:
         state.lost()
         session.set_closer(lambda _condition: self.expire(state))
         state.expiry = asyncio.get_running_loop().call_later(state.max, self.expire, state)
+        self._keep_channel(state)
         return True
+
+    @staticmethod
+    def _keep_channel(state: SMState) -> None:
+        """Other nodes route to the session's channel-layer channel (xmppd/cluster.py); the
+        transport that read it is gone: this module reads it until the session ends."""
+        session = state.session
+        if session.channel_name is not None and state.listener is None:
+            state.listener = layer.listen(get_channel_layer(), session.channel_name, lambda: session)
 
     def expire(self, state: SMState) -> None:
         """No resumption in time (or the session was replaced, or kicked): it ends."""
@@ -254,6 +267,8 @@ class StreamManagement:
         if state is None:
             return
         state.stop_timers()
+        if state.listener is not None:
+            state.listener.cancel()
         if state.resume_id is not None and self.resumable.pop(state.resume_id, None) is not None:
             self.expired.add(state.resume_id, session.bare, state.h_in)
         session.remove_outbound(state.take)
@@ -267,6 +282,8 @@ class StreamManagement:
         """Hook server/stopping: no timer outlives the server."""
         for state in list(self.resumable.values()):
             state.stop_timers()
+            if state.listener is not None:
+                state.listener.cancel()
 
 
 def _setting(server: "Server", attr: str, name: str, default: Any) -> Any:

@@ -46,7 +46,8 @@ class SMState:
     """One stream management session: counters both ways and the unacknowledged stanzas."""
 
     __slots__ = ("session", "policy", "resume_id", "max", "base_in", "acked", "unacked",
-                 "since_request", "timer", "expiry", "driver", "lost_at", "request")
+                 "since_request", "timer", "expiry", "driver", "lost_at", "request",
+                 "listener")
 
     def __init__(self, session: "Session", policy: Policy, request: Callable[[], None],
                  *, resumable: bool, max_: float) -> None:
@@ -63,6 +64,7 @@ class SMState:
         self.expiry: asyncio.TimerHandle | None = None  # the end of a detached session
         self.driver: Any = None  # the c2s driver whose transport carries the session now
         self.lost_at: float | None = None  # when the transport went (XEP-0203 stamps)
+        self.listener: asyncio.Task | None = None  # the session's cluster channel, read by SM
 
     # -- counters -------------------------------------------------------------------------
     @property
