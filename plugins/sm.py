@@ -207,15 +207,15 @@ class StreamManagement:
         if state is None or state.session.bare != owner or state.session.is_closed:
             driver.transport.write(_failed("item-not-found", self.expired.h_for(previd, owner)))
             return
+        try:
+            state.ack(h)  # §5: handled as an <a/> (checked before anything else changes)
+        except HandledCountTooHigh as err:
+            raise CountTooHigh(err) from None
         session = state.session
         old = state.driver
         if old is not None and old is not driver:
             old.give_up("conflict")  # §5: the stream still holding the session is closed
         state.stop_timers()
-        try:
-            state.ack(h)
-        except HandledCountTooHigh as err:
-            raise CountTooHigh(err) from None
         driver.take_over(session)
         self._keep_channel(state)
         state.driver = driver

@@ -203,3 +203,27 @@ async def test_twenty_kills_mid_burst_every_message_exactly_once_in_order(make_s
     expected = [f"{i:04d}" for i in range(sent)]
     assert client.bodies == expected
     assert await asyncio.to_thread(offline_bodies) == []
+
+
+async def test_binding_the_same_resource_instead_of_resuming_gets_what_was_not_acked(xmpp) -> None:
+    await cut_with_unacked(xmpp, sent=3, acked=1)
+    await wait_for(lambda: xmpp.server.sessions.get(PHONE).is_detached, what="alice detached")
+    old = xmpp.server.sessions.get(PHONE)
+    fresh = await raw_auth(xmpp, "alice")
+    fresh.send("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+               "<resource>phone</resource></bind></iq>")
+    data = await fresh.read_until(rb"m2</body>.*?</message>")
+    assert bodies(data) == ["m1", "m2"] and data.count(b"urn:xmpp:delay") == 2
+    assert old.is_closed and xmpp.server.sessions.get(PHONE) is not old
+
+
+async def test_a_resume_acking_too_much_leaves_the_kept_session_alone(xmpp) -> None:
+    await xmpp.add_user("alice")
+    raw, enabled = await sm_login(xmpp, "alice", presence=False)
+    reset(raw)
+    await wait_for(lambda: xmpp.server.sessions.get(PHONE).is_detached, what="alice detached")
+    again = await raw_auth(xmpp, "alice")
+    again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='5'/>")
+    assert b"<handled-count-too-high" in await again.read_to_eof()
+    session = xmpp.server.sessions.get(PHONE)
+    assert session.is_detached and session.data["sm"].expiry is not None
