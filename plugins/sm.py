@@ -83,20 +83,37 @@ def _parse_h(value: str | None) -> int | None:
     return h if 0 <= h < MOD else None
 
 
-def stamp_delay(data: bytes, domain: str, moment: float) -> bytes:
+def _stamp_delay(el: etree._Element, domain: str, moment: float) -> None:
     """A message routed again carries when delivery first failed (§4, XEP-0203 §3)."""
-    if not data.startswith(b"<message"):
-        return data
-    try:
-        el = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError:
-        return data
     if el.find(ns.q(ns.DELAY, "delay")) is None:
         delay = etree.SubElement(el, ns.q(ns.DELAY, "delay"), nsmap={None: ns.DELAY})
         delay.set("from", domain)
         utc = datetime.fromtimestamp(moment, timezone.utc)
         delay.set("stamp", utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z")
-    return etree.tostring(el)
+
+
+def to_reroute(server: "Server", session: "Session", leftover: list[bytes], moment: float) -> list[bytes]:
+    """What of a session's unacknowledged stanzas goes back to the router, messages stamped.
+    A message sent to the bare JID reached every available resource of the highest
+    priority (RFC 6121 §8.5.2.1.1): when such a resource is still there it has its copy,
+    and routing this one again would deliver it twice."""
+    floor = max(session.priority, 0)
+    copies_elsewhere = any(other is not session and other.priority >= floor
+                           for other in server.sessions.available(session.bare))
+    out = []
+    for data in leftover:
+        if not data.startswith(b"<message"):
+            out.append(data)
+            continue
+        try:
+            el = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError:
+            continue
+        if copies_elsewhere and "/" not in (el.get("to") or "/"):
+            continue
+        _stamp_delay(el, session.jid.domain, moment)
+        out.append(etree.tostring(el))
+    return out
 
 
 class StreamManagement:
@@ -275,8 +292,7 @@ class StreamManagement:
         leftover, state.unacked = list(state.unacked), state.unacked.__class__()
         if leftover:
             moment = state.lost_at or datetime.now(timezone.utc).timestamp()
-            domain = session.jid.domain
-            await salvage(self.server, [stamp_delay(data, domain, moment) for data in leftover])
+            await salvage(self.server, to_reroute(self.server, session, leftover, moment))
 
     def stopping(self, _server: "Server") -> None:
         """Hook server/stopping: no timer outlives the server."""

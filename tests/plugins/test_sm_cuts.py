@@ -227,3 +227,24 @@ async def test_a_resume_acking_too_much_leaves_the_kept_session_alone(xmpp) -> N
     assert b"<handled-count-too-high" in await again.read_to_eof()
     session = xmpp.server.sessions.get(PHONE)
     assert session.is_detached and session.data["sm"].expiry is not None
+
+
+async def test_a_message_to_the_bare_jid_is_not_delivered_twice_to_a_resource_that_had_it(make_server) -> None:
+    srv = await make_server(sm_resume_timeout=0.3)
+    await srv.add_user("alice")
+    await srv.add_user("bob")
+    desk = await raw_login(srv, "alice", resource="desk")
+    desk.send("<presence/>")
+    await raw_settle(desk)
+    raw, _ = await sm_login(srv, "alice")  # available, priority 0 like desk
+    await raw_settle(raw)
+    bob = await raw_login(srv, "bob", resource="desk")
+    bob.send(chat("to-both", to="alice@localhost"))
+    bob.send(chat("to-phone"))
+    await raw.read_until(rb"to-phone</body>")
+    reset(raw)  # neither acknowledged
+    await wait_for(lambda: srv.server.sessions.get(PHONE) is None, what="the phone's session expired")
+    data = await desk.read_until(rb"to-phone</body>.*?</message>")
+    desk.take()
+    assert bodies(data) == ["to-both", "to-phone"]  # its own copy, then the phone's one
+    await raw_nothing_more(desk, rb"to-both")
