@@ -24,6 +24,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from collections import deque
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +62,9 @@ def _failed(condition: str, h: int | None = None) -> bytes:
     failed = _sm("failed") if h is None else _sm("failed", h=str(h))
     etree.SubElement(failed, ns.q(ns.STANZAS, condition), nsmap={None: ns.STANZAS})
     return etree.tostring(failed)
+
+
+_REQUEST = etree.tostring(_sm("r"))
 
 
 class CountTooHigh(StreamError):
@@ -183,7 +188,7 @@ class StreamManagement:
         if state.resume_id is not None:
             enabled.set("id", state.resume_id)
             enabled.set("resume", "true")
-            enabled.set("max", str(int(max_)))
+            enabled.set("max", str(math.ceil(max_)))
             self.resumable[state.resume_id] = state
         driver.transport.write(etree.tostring(enabled))
         session.data[KEY] = state
@@ -207,7 +212,7 @@ class StreamManagement:
             return
         if driver is None or driver.is_closing:
             return
-        driver.transport.write(b"<r xmlns='urn:xmpp:sm:3'/>")
+        driver.transport.write(_REQUEST)
 
     # -- resumption (§5) ---------------------------------------------------------------------
     def _on_resume(self, driver: "C2SDriver", el: etree._Element) -> None:
@@ -289,7 +294,7 @@ class StreamManagement:
         if state.resume_id is not None and self.resumable.pop(state.resume_id, None) is not None:
             self.expired.add(state.resume_id, session.bare, state.h_in)
         session.remove_outbound(state.take)
-        leftover, state.unacked = list(state.unacked), state.unacked.__class__()
+        leftover, state.unacked, state.unacked_bytes = list(state.unacked), deque(), 0
         if leftover:
             moment = state.lost_at or datetime.now(timezone.utc).timestamp()
             await salvage(self.server, to_reroute(self.server, session, leftover, moment))
@@ -319,6 +324,7 @@ def load(server: "Server") -> "Module":
     policy = Policy(
         resume_timeout=float(_setting(server, "sm_resume_timeout", "XMPP_SM_RESUME_TIMEOUT", 300)),
         max_unacked=int(_setting(server, "sm_max_unacked", "XMPP_SM_MAX_UNACKED", 5000)),
+        max_unacked_bytes=int(_setting(server, "sm_max_unacked_bytes", "XMPP_SM_MAX_UNACKED_BYTES", 8 << 20)),
         request_every=int(_setting(server, "sm_request_every", "XMPP_SM_REQUEST_EVERY", 5)),
         request_delay=float(_setting(server, "sm_request_delay", "XMPP_SM_REQUEST_DELAY", 1.0)))
     sm = StreamManagement(server, policy)

@@ -38,6 +38,7 @@ class Policy:
 
     resume_timeout: float = 300.0  # XMPP_SM_RESUME_TIMEOUT: 'max' of <enabled/>
     max_unacked: int = 5000  # XMPP_SM_MAX_UNACKED: a client that never acks is dropped
+    max_unacked_bytes: int = 8 * 1024 * 1024  # ... or that lets this much pile up
     request_every: int = 5  # an <r/> after this many stanzas without one
     request_delay: float = 1.0  # ... or this long after the first stanza not yet asked about
 
@@ -47,7 +48,7 @@ class SMState:
 
     __slots__ = ("session", "policy", "resume_id", "max", "base_in", "acked", "unacked",
                  "since_request", "timer", "expiry", "driver", "lost_at", "request",
-                 "listener")
+                 "listener", "unacked_bytes")
 
     def __init__(self, session: "Session", policy: Policy, request: Callable[[], None],
                  *, resumable: bool, max_: float) -> None:
@@ -59,6 +60,7 @@ class SMState:
         self.base_in = session.received  # §4: 'h' starts at zero once <enable/> is received
         self.acked = 0  # the last 'h' the client sent us: stanzas it handled, mod 2^32
         self.unacked: deque[bytes] = deque()
+        self.unacked_bytes = 0
         self.since_request = 0
         self.timer: asyncio.TimerHandle | None = None  # the idle <r/>
         self.expiry: asyncio.TimerHandle | None = None  # the end of a detached session
@@ -84,7 +86,7 @@ class SMState:
             raise HandledCountTooHigh(h, self.sent)
         unacked = self.unacked
         for _ in range(count):
-            unacked.popleft()
+            self.unacked_bytes -= len(unacked.popleft())
         self.acked = h
         return count
 
@@ -94,6 +96,7 @@ class SMState:
         is there. Taken either way (None): it is this session's now, resent on resumption
         or routed again when the session ends (§4), so nobody else must deliver it too."""
         self.unacked.append(data)
+        self.unacked_bytes += len(data)
         writer = session.writer
         if writer is not None:
             writer(data)
@@ -102,7 +105,7 @@ class SMState:
                 self.ask()
             elif self.timer is None:
                 self.timer = asyncio.get_running_loop().call_later(self.policy.request_delay, self.ask)
-        elif len(self.unacked) > self.policy.max_unacked:
+        elif self.is_over_limit():
             self.request()  # detached and overflowing: the module ends the session
         return None
 
@@ -116,7 +119,8 @@ class SMState:
             self.request()
 
     def is_over_limit(self) -> bool:
-        return len(self.unacked) > self.policy.max_unacked
+        policy = self.policy
+        return len(self.unacked) > policy.max_unacked or self.unacked_bytes > policy.max_unacked_bytes
 
     def stop_timers(self) -> None:
         for handle in (self.timer, self.expiry):

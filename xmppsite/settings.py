@@ -78,6 +78,7 @@ XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100")) 
 # many stanzas a client may leave unacknowledged before its stream (or kept session) ends.
 XMPP_SM_RESUME_TIMEOUT = float(os.environ.get("XMPP_SM_RESUME_TIMEOUT", "300"))
 XMPP_SM_MAX_UNACKED = int(os.environ.get("XMPP_SM_MAX_UNACKED", "5000"))
+XMPP_SM_MAX_UNACKED_BYTES = int(os.environ.get("XMPP_SM_MAX_UNACKED_BYTES", str(8 * 1024 * 1024)))  # the same, in bytes
 XMPP_SM_REQUEST_EVERY = int(os.environ.get("XMPP_SM_REQUEST_EVERY", "5"))  # an <r/> after this many stanzas
 XMPP_SM_REQUEST_DELAY = float(os.environ.get("XMPP_SM_REQUEST_DELAY", "1"))  # ... or this long after one
 

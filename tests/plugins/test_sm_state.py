@@ -88,3 +88,13 @@ def test_expired_ids_remember_h_per_owner_and_stay_bounded() -> None:
     expired.add("three", alice, 7)
     assert expired.h_for("one", alice) is None and expired.h_for("three", alice) == 7
 
+
+
+async def test_the_limit_counts_bytes_too_and_acks_give_them_back() -> None:
+    state, session, _, _ = make(Policy(max_unacked_bytes=25, request_every=100))
+    session.send_bytes(b"x" * 20)
+    assert state.unacked_bytes == 20 and not state.is_over_limit()
+    session.send_bytes(b"y" * 10)
+    assert state.is_over_limit()
+    state.ack(1)
+    assert state.unacked_bytes == 10 and not state.is_over_limit()
