@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 KEY = "sm"  # Session.data: the SMState of a session with stream management enabled
 NO_SM_TRANSPORTS = frozenset({"bosh"})
+STOP_WAIT = 5.0  # seconds the shutdown waits for kept sessions to hand their stanzas back
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
@@ -299,12 +300,16 @@ class StreamManagement:
             moment = state.lost_at or datetime.now(timezone.utc).timestamp()
             await salvage(self.server, to_reroute(self.server, session, leftover, moment))
 
-    def stopping(self, _server: "Server") -> None:
-        """Hook server/stopping: no timer outlives the server."""
+    async def stopping(self, _server: "Server") -> None:
+        """Hook server/stopping: no timer outlives the server, and the sessions it ended
+        (kept ones included: `Runner.stop` closes every session) have re-routed their
+        unacknowledged stanzas before it goes."""
         for state in list(self.resumable.values()):
             state.stop_timers()
             if state.listener is not None:
                 state.listener.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=STOP_WAIT)
 
 
 def _setting(server: "Server", attr: str, name: str, default: Any) -> Any:

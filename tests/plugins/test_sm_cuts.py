@@ -248,3 +248,12 @@ async def test_a_message_to_the_bare_jid_is_not_delivered_twice_to_a_resource_th
     desk.take()
     assert bodies(data) == ["to-both", "to-phone"]  # its own copy, then the phone's one
     await raw_nothing_more(desk, rb"to-both")
+
+
+async def test_a_shutdown_stores_what_kept_sessions_still_hold(xmpp) -> None:
+    bob = await cut_with_unacked(xmpp, sent=2, acked=1)
+    await wait_for(lambda: xmpp.server.sessions.get(PHONE).is_detached, what="alice detached")
+    bob.send(chat("late"))
+    await raw_settle(bob)
+    await xmpp.runner.stop()
+    assert await asyncio.to_thread(offline_bodies) == ["m1", "late"]
