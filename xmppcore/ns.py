@@ -74,3 +74,4 @@ PUBSUB = "http://jabber.org/protocol/pubsub"  # XEP-0060 (the <item/> of XEP-040
 MAM = "urn:xmpp:mam:2"  # XEP-0313 (and XEP-0441 preferences)
 MAM_EXTENDED = "urn:xmpp:mam:2#extended"  # XEP-0313 §8: before-id/after-id/ids, flip-page, metadata
 FULLTEXT = "urn:xmpp:fulltext:0"  # XEP-0431 (the query field is {urn:xmpp:fulltext:0}fulltext)
+SM = "urn:xmpp:sm:3"  # XEP-0198: Stream Management

@@ -165,6 +165,7 @@ class C2SDriver:
             for event in events:
                 if isinstance(event, StanzaReceived) and self.session is not None:
                     self.server.stats["stanzas_in"] += 1
+                    self.session.received += 1
                     await self.router.route_from_client(event.element, self.session)
                 else:
                     if isinstance(event, StartTLSRequested) and next(events, None) is not None:
@@ -444,6 +445,24 @@ class C2SDriver:
         await self.server.hooks.fire_all("session/bound", session)
         session.data.pop(PREFETCH, None)
         self.login_prefetch = None
+
+    # -- a session moving between streams (XEP-0198 resumption) ---------------------
+    def take_over(self, session: Session) -> None:
+        """This authenticated, unbound stream becomes the transport of a kept `session`."""
+        session.attach(self._write_stanza, self._close_from_server, self.transport.kind,
+                       self.transport.peer)
+        self.session = session
+        self.machine.is_bound = True
+        self.login_prefetch = None
+        self._end_login_phase()
+
+    def give_up(self, condition: str) -> None:
+        """Another stream took this one's session over: close with a stream error
+        (`conflict`) and leave the session bound (it is not this stream's any more)."""
+        session, self.session = self.session, None
+        if session is not None and session.writer == self._write_stanza:
+            session.detach()
+        self.fail(StreamError(condition))
 
     def _is_over_resource_cap(self, full: JID) -> bool:
         """XMPP_MAX_RESOURCES: a new resource beyond the cap is refused, never an old one

@@ -70,7 +70,7 @@ class BaseSession(ABC):
 class Session(BaseSession):
     """A session bound on this node; its transport driver (`xmppd.c2s`) gives the writer."""
 
-    __slots__ = ("writer", "_closer", "outbound", "is_detached")
+    __slots__ = ("writer", "_closer", "outbound", "is_detached", "received")
 
     def __init__(self, jid: JID, writer: Writer, closer: Closer, transport: str = "tcp",
                  ip: str = "") -> None:
@@ -79,6 +79,7 @@ class Session(BaseSession):
         self._closer = closer
         self.outbound: tuple[OutboundFilter, ...] = ()
         self.is_detached = False
+        self.received = 0  # stanzas the client sent on this session (XEP-0198 counts them)
 
     def send(self, el: etree._Element) -> bool:
         """Serialize and write one stanza; False when the session can no longer take it."""
@@ -121,6 +122,10 @@ class Session(BaseSession):
         """The transport is gone; the session stays bound and present (XEP-0198 §5)."""
         self.writer = None
         self.is_detached = True
+
+    def set_closer(self, closer: Closer) -> None:
+        """Who ends a detached session (a conflict, a kick): the module that keeps it."""
+        self._closer = closer
 
     def attach(self, writer: Writer, closer: Closer, transport: str, ip: str = "") -> None:
         """A new transport takes the session over (XEP-0198 resumption)."""

@@ -88,6 +88,13 @@ XMPP_MAM_MAX_PAGE = int(os.environ.get("XMPP_MAM_MAX_PAGE", "100"))
 XMPP_MAM_RETENTION_DAYS = int(os.environ.get("XMPP_MAM_RETENTION_DAYS", "0"))
 XMPP_MAM_FLUSH_INTERVAL = float(os.environ.get("XMPP_MAM_FLUSH_INTERVAL", "0.1"))
 XMPP_MAM_FLUSH_ROWS = int(os.environ.get("XMPP_MAM_FLUSH_ROWS", "500"))
+# XEP-0198: how long a cut session waits for <resume/> (its 'max'; 0 = no resumption), and how
+# many stanzas a client may leave unacknowledged before its stream (or kept session) ends.
+XMPP_SM_RESUME_TIMEOUT = float(os.environ.get("XMPP_SM_RESUME_TIMEOUT", "300"))
+XMPP_SM_MAX_UNACKED = int(os.environ.get("XMPP_SM_MAX_UNACKED", "5000"))
+XMPP_SM_MAX_UNACKED_BYTES = int(os.environ.get("XMPP_SM_MAX_UNACKED_BYTES", str(8 * 1024 * 1024)))  # the same, in bytes
+XMPP_SM_REQUEST_EVERY = int(os.environ.get("XMPP_SM_REQUEST_EVERY", "5"))  # an <r/> after this many stanzas
+XMPP_SM_REQUEST_DELAY = float(os.environ.get("XMPP_SM_REQUEST_DELAY", "1"))  # ... or this long after one
 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
@@ -105,6 +112,7 @@ XMPP_MODULES = env_list(
         "plugins.carbons",
         "plugins.csi",
         "plugins.compression",
+        "plugins.sm",
         "plugins.disco",
         "plugins.ping",
         "plugins.version",

@@ -88,6 +88,9 @@ class XMPPConnection(asyncio.Protocol):
         # with them unsent (no silent loss until XEP-0198 acks exist).
         self._unsent: deque[bytes] = deque()
         self._unsent_size = 0
+        # False once a module answers for the output itself (XEP-0198 keeps every stanza
+        # until the client acknowledges it): salvaging it too would deliver it twice.
+        self.salvages = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_writing = False
         self._encode: Callable[[bytes], bytes] | None = None  # XEP-0138: deflates a write batch
@@ -130,7 +133,7 @@ class XMPPConnection(asyncio.Protocol):
         """Output the peer never got goes back to the router at once: this stream refuses
         writes from now on, so a message to its full JID falls back to another resource or
         the offline store (RFC 6121 §8.5.3.2.1) and a request gets an error."""
-        if chunks:
+        if chunks and self.salvages:
             server = self.listener.xmpp_server or get_server()
             task = self._loop.create_task(salvage(server, chunks))
             _SALVAGING.add(task)  # the loop keeps only weak references to tasks
