@@ -116,3 +116,42 @@ async def users(srv: RunningServer, *names: str, presence: bool = True) -> list[
         jid = await srv.add_user(name)
         clients.append(listen(await connect(srv, jid, presence=presence, resource="r")))
     return clients
+
+
+async def accounts(srv: RunningServer, *names: str) -> None:
+    for name in names:
+        await srv.add_user(name)
+
+
+async def subscribe_presence(srv: RunningServer, subscriber: str, owner: str) -> None:
+    """`subscriber` gets a subscription to `owner`'s presence (RFC 6121 §3.1, both sides
+    stored before either logs in): owner 'from', subscriber 'to'."""
+    from rosters.actions import do_inbound, do_outbound
+    from xmppcore.jid import JID
+    from xmppd.storage import db
+
+    sub, own = JID.parse(f"{subscriber}@{srv.domain}"), JID.parse(f"{owner}@{srv.domain}")
+    await db(do_outbound, sub.local, sub.domain, own, "subscribe")
+    request = f"<presence xmlns='jabber:client' type='subscribe' from='{sub}' to='{own}'/>"
+    await db(do_inbound, own.local, own.domain, sub, "subscribe", request)
+    await db(do_outbound, own.local, own.domain, sub, "subscribed")
+    await db(do_inbound, sub.local, sub.domain, own, "subscribed")
+
+
+async def login(srv: RunningServer, name: str, *notify: str, resource: str = "r", presence: bool = True) -> Any:
+    """A client whose resource wants `notify` nodes (caps.features set as the caps module would,
+    then `caps/updated` fired), before its initial presence."""
+    client = listen(await connect(srv, f"{name}@{srv.domain}", presence=False, resource=resource))
+    await set_caps(srv, f"{name}@{srv.domain}/{resource}", *notify)
+    if presence:
+        client.send_presence()
+        await client.get_roster()  # answered after the presence was handled
+    return client
+
+
+async def set_caps(srv: RunningServer, full: str, *notify: str) -> None:
+    from xmppcore.jid import JID
+
+    session = srv.server.sessions.get(JID.parse(full))
+    session.data["caps.features"] = frozenset(f"{n}+notify" for n in notify)
+    await srv.server.hooks.fire_all("caps/updated", session)
