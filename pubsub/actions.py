@@ -278,3 +278,15 @@ def last_items_for(services: Sequence[str], names: Sequence[str]) -> list[tuple[
         if row is not None:
             out.append((_view(node), tuple(row)))
     return out  # type: ignore[return-value]
+
+
+def node_summaries(service: str) -> list[dict[str, Any]]:
+    """Operators' view of a service's nodes: name, title, access model, counts."""
+    from django.db.models import Count
+
+    rows = Node.objects.filter(service=service).annotate(
+        n_items=Count("items", distinct=True), n_subs=Count("subscriptions", distinct=True)).order_by("name")
+    return [{"node": n.name, "title": n.config.get(cfg.TITLE, ""),
+             "access_model": n.config.get(cfg.ACCESS_MODEL) or cfg.default_config(
+                 pep=is_pep_service(service))[cfg.ACCESS_MODEL],
+             "items": n.n_items, "subscribers": n.n_subs} for n in rows]
