@@ -129,13 +129,12 @@ class Requests:
             cfg.check_preconditions(node.config, options)
         item_id = (item.get("id") if item is not None else None) or actions.new_item_id()
         xml = wire.serialize(payload[0]) if payload else ""
-        removed = await db(actions.do_publish, service, name, item_id, xml, str(who))
+        # Items beyond max_items go silently (§7.1.4: no retract notifications for them).
+        await db(actions.do_publish, service, name, item_id, xml, str(who))
         answer = wire.pubsub()
         wire.sub(wire.sub(answer, "publish", node=name), "item", id=item_id)  # §7.1.2
         self.server.router.reply(stanza, iq_result(stanza, answer))
         await self.notifier.published(node, item_id, xml, str(who.bare))
-        if removed and node.notify_on("retract"):
-            await self.notifier.retracted(node, [r for r in removed if r != item_id])
         return True
 
     async def auto_create(self, service: str, name: str, who: JID,
