@@ -129,9 +129,23 @@ class ItemSource:
 
 # -- writers --------------------------------------------------------------------------
 
+class TooManyNodes(Exception):
+    """The owner already has the most nodes allowed (XMPP_PUBSUB_MAX_NODES)."""
+
+
+def count_owned(service: str, owner: str) -> int:
+    """How many nodes of `service` `owner` owns (on an account: all of its PEP nodes)."""
+    if is_pep_service(service):
+        return Node.objects.filter(service=service).count()
+    return Affiliation.objects.filter(node__service=service, jid=owner, affiliation="owner").count()
+
+
 def do_create_node(service: str, name: str, config: dict[str, Any], owner: str | None,
-                   creator: str = "") -> NodeView | None:
-    """A new node with `owner` (a bare JID) as its owner; None when the name is taken."""
+                   creator: str = "", max_nodes: int = 0) -> NodeView | None:
+    """A new node with `owner` (a bare JID) as its owner; None when the name is taken;
+    TooManyNodes when the owner has `max_nodes` already (0: no limit)."""
+    if max_nodes and owner is not None and count_owned(service, owner) >= max_nodes:
+        raise TooManyNodes(owner)
     try:
         with transaction.atomic():
             node = Node.objects.create(service=service, name=name, config=config, creator=creator)

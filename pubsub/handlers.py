@@ -42,11 +42,12 @@ def requester(stanza: Stanza) -> JID:
 class Requests:
     """The pubsub namespace, for one kind of service (component or PEP)."""
 
-    def __init__(self, server: "Server", notifier: Notifier, *, pep: bool) -> None:
+    def __init__(self, server: "Server", notifier: Notifier, *, pep: bool, max_nodes: int = 0) -> None:
         self.server = server
         self.notifier = notifier
         self.pep = pep
         self.authorize: Any = None  # set by pubsub.xmpp: sends the §8.6 form to the owners
+        self.max_nodes = max_nodes  # per owner (XMPP_PUBSUB_MAX_NODES); 0: no limit
 
     def service_of(self, stanza: Stanza) -> str:
         if self.pep:
@@ -97,7 +98,7 @@ class Requests:
         name = name or actions.new_item_id()  # §8.1.2: an instant node gets a unique NodeID
         values = wire.submitted(wire.child(stanza.payload, "configure"), ns.PUBSUB_NODE_CONFIG)
         config = cfg.apply_submission(cfg.default_config(pep=self.pep), values or {})
-        node = await db(actions.do_create_node, service, name, config, str(who.bare), str(who))
+        node = await self.create_node(service, name, config, who)
         if node is None:
             raise PubsubError("conflict", text="the node exists")  # §8.1.3.x
         if not instant:
@@ -146,8 +147,17 @@ class Requests:
         if who.bare != JID.parse(service):
             raise PubsubError("forbidden", text="only the account publishes to its PEP nodes")
         config = cfg.apply_submission(cfg.default_config(pep=True), options or {})
-        node = await db(actions.do_create_node, service, name, config, str(who.bare), str(who))
+        node = await self.create_node(service, name, config, who)
         return node if node is not None else await self.load(service, name)
+
+    async def create_node(self, service: str, name: str, config: dict[str, Any], who: JID) -> NodeView | None:
+        try:
+            return await db(actions.do_create_node, service, name, config, str(who.bare), str(who),
+                            self.max_nodes)
+        except actions.TooManyNodes:
+            # Local policy (docs/security.md): a bounded number of nodes per owner.
+            # not-allowed rather than RFC 6120 policy-violation: RFC 3920 clients (slixmpp) choke on it.
+            raise PubsubError("not-allowed", text=f"at most {self.max_nodes} nodes per owner")
 
     # -- §7.2 retract ------------------------------------------------------------------------
     async def retract(self, stanza: Stanza, el: etree._Element) -> Answer:

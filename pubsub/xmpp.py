@@ -75,12 +75,15 @@ class ServiceDisco:
 
 
 def load(server: "Server") -> "Module":
+    from django.conf import settings
+
+    max_nodes = int(getattr(settings, "XMPP_PUBSUB_MAX_NODES", 1000))
     notifier = Notifier(server)
 
     def setup(host: "Host") -> None:
         module = host.module("pubsub", xep="XEP-0060", title="Publish-Subscribe", version=XEP0060_VERSION,
                              status="partial", notes="leaf nodes; collections refused")
-        requests = Requests(server, notifier, pep=False)
+        requests = Requests(server, notifier, pep=False, max_nodes=max_nodes)
         owner = Owner(requests)
         requests.authorize = owner.ask_owners
         _register(module, requests, owner, ("host",))
@@ -99,7 +102,7 @@ def load(server: "Server") -> "Module":
                   version="1.1", status="complete", notes="whitelist access model, publish-options")
     module = server.module("pep", xep="XEP-0163", title="Personal Eventing Protocol", version=XEP0163_VERSION,
                            status="complete", notes="+notify from XEP-0115 caps (the caps module)")
-    requests = Requests(server, notifier, pep=True)
+    requests = Requests(server, notifier, pep=True, max_nodes=max_nodes)
     owner = Owner(requests)
     requests.authorize = owner.ask_owners
     _register(module, requests, owner, ("self", "bare"))

@@ -81,6 +81,8 @@ XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
 XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
 XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
 XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")
+# Pubsub (issue 10): nodes one owner may have on the service, and PEP nodes per account; 0 = no limit.
+XMPP_PUBSUB_MAX_NODES = int(os.environ.get("XMPP_PUBSUB_MAX_NODES", "1000"))
 
 # Protocol modules, loaded by xmppd at startup (DESIGN.md "Adding an extension").
 XMPP_MODULES = env_list(
