@@ -25,56 +25,94 @@ def service_of(domain: str) -> str:
     return template.format(domain=domain).lower()
 
 
-def _service(domain: str | None, jid: JID | None) -> str:
-    if jid is not None:
-        return str(account_jid(jid))
-    if domain is None:
-        raise CommandError("bad-request", "give a domain or a jid", fields={"domain": "or a jid"})
-    return service_of(domain)
+def pubsub_nodes(ctx: Context, domain: str) -> list[dict[str, Any]]:
+    return _nodes(service_of(domain))
 
 
-def pubsub_nodes(ctx: Context, domain: str | None = None, jid: JID | None = None) -> list[dict[str, Any]]:
+def pep_nodes(ctx: Context, jid: JID) -> list[dict[str, Any]]:
+    return _nodes(str(account_jid(jid)))
+
+
+def pubsub_items(ctx: Context, domain: str, name: str) -> list[dict[str, Any]]:
+    return _items(service_of(domain), name)
+
+
+def pep_items(ctx: Context, jid: JID, name: str) -> list[dict[str, Any]]:
+    return _items(str(account_jid(jid)), name)
+
+
+def pubsub_purge_node(ctx: Context, domain: str, name: str) -> int:
+    return _purge(service_of(domain), name)
+
+
+def pep_purge_node(ctx: Context, jid: JID, name: str) -> int:
+    return _purge(str(account_jid(jid)), name)
+
+
+def pubsub_delete_node(ctx: Context, domain: str, name: str) -> None:
+    _delete(service_of(domain), name)
+
+
+def pep_delete_node(ctx: Context, jid: JID, name: str) -> None:
+    _delete(str(account_jid(jid)), name)
+
+
+def _nodes(service: str) -> list[dict[str, Any]]:
     from pubsub.actions import node_summaries
 
-    return node_summaries(_service(domain, jid))
+    return node_summaries(service)
 
 
-def pubsub_items(ctx: Context, node: str, domain: str | None = None, jid: JID | None = None) -> list[dict[str, Any]]:
-    from pubsub.actions import get_items, load_node
+def _existing(service: str, name: str) -> None:
+    from pubsub.actions import load_node
 
-    service = _service(domain, jid)
-    if load_node(service, node) is None:
-        raise CommandError("not-found", f"no node {node!r} on {service}")
-    return [{"id": i, "publisher": p, "payload": x} for i, p, x in get_items(service, node)]
+    if load_node(service, name) is None:
+        raise CommandError("not-found", f"no node {name!r} on {service}")
 
 
-def pubsub_purge_node(ctx: Context, node: str, domain: str | None = None, jid: JID | None = None) -> int:
-    from pubsub.actions import do_purge_node, load_node
+def _items(service: str, name: str) -> list[dict[str, Any]]:
+    from pubsub.actions import get_items
 
-    service = _service(domain, jid)
-    if load_node(service, node) is None:
-        raise CommandError("not-found", f"no node {node!r} on {service}")
-    return do_purge_node(service, node)
+    _existing(service, name)
+    return [{"id": i, "publisher": p, "payload": x} for i, p, x in get_items(service, name)]
 
 
-def pubsub_delete_node(ctx: Context, node: str, domain: str | None = None, jid: JID | None = None) -> None:
+def _purge(service: str, name: str) -> int:
+    from pubsub.actions import do_purge_node
+
+    _existing(service, name)
+    return do_purge_node(service, name)
+
+
+def _delete(service: str, name: str) -> None:
     from pubsub.actions import do_delete_node
 
-    service = _service(domain, jid)
-    if do_delete_node(service, node) is None:
-        raise CommandError("not-found", f"no node {node!r} on {service}")
+    if do_delete_node(service, name) is None:
+        raise CommandError("not-found", f"no node {name!r} on {service}")
 
 
-NODE = Arg("node", "string", label="Node", max=1023)
-WHERE = (Arg("domain", "domain", label="Domain", required=False, help="The pubsub service of this domain."),
-         Arg("jid", "jid", label="Account", required=False, help="Or this account's PEP nodes."))
+NODE = Arg("name", "string", label="Node", max=1023)
+DOMAIN = Arg("domain", "domain", label="Domain", help="The pubsub service of this domain (XMPP_PUBSUB_HOST).")
+ACCOUNT = Arg("jid", "jid", label="Account", help="The account whose PEP nodes these are.")
+ITEM_COLUMNS = ("id", "publisher", "payload")
+
+
+def _family(prefix: str, where: Arg, fns: tuple[Any, Any, Any, Any], whose: str) -> tuple[Command, ...]:
+    nodes, items, purge, delete = fns
+    return (
+        Command(f"{prefix}_nodes", f"The nodes of {whose}.", (where,), "table", "domain_admin", nodes,
+                category="pubsub", read_only=True, columns=NODE_COLUMNS),
+        Command(f"{prefix}_items", f"The items of a node of {whose}, oldest first.", (where, NODE), "table",
+                "domain_admin", items, category="pubsub", read_only=True, columns=ITEM_COLUMNS),
+        Command(f"{prefix}_purge_node", f"Remove every item of a node of {whose}; returns how many went.",
+                (where, NODE), "int", "domain_admin", purge, category="pubsub"),
+        Command(f"{prefix}_delete_node", f"Delete a node of {whose} with its items, subscriptions and "
+                "affiliations.", (where, NODE), "none", "domain_admin", delete, category="pubsub"),
+    )
+
+
 COMMANDS = (
-    Command("pubsub_nodes", "The nodes of a domain's pubsub service or of an account (PEP).", WHERE,
-            "table", "domain_admin", pubsub_nodes, category="pubsub", read_only=True, columns=NODE_COLUMNS),
-    Command("pubsub_items", "The items of a node, oldest first.", (NODE, *WHERE), "table", "domain_admin",
-            pubsub_items, category="pubsub", read_only=True, columns=("id", "publisher", "payload")),
-    Command("pubsub_purge_node", "Remove every item of a node; returns how many went.", (NODE, *WHERE),
-            "int", "domain_admin", pubsub_purge_node, category="pubsub"),
-    Command("pubsub_delete_node", "Delete a node with its items, subscriptions and affiliations.",
-            (NODE, *WHERE), "none", "domain_admin", pubsub_delete_node, category="pubsub"),
+    *_family("pubsub", DOMAIN, (pubsub_nodes, pubsub_items, pubsub_purge_node, pubsub_delete_node),
+             "a domain's pubsub service"),
+    *_family("pep", ACCOUNT, (pep_nodes, pep_items, pep_purge_node, pep_delete_node), "an account (PEP)"),
 )

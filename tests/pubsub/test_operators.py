@@ -83,14 +83,18 @@ async def test_commands_list_purge_and_delete() -> None:
     await db(make_node, "n")
     nodes = await run("pubsub_nodes", ROOT, {"domain": "localhost"})
     assert nodes == [{"node": "n", "title": "", "access_model": "open", "items": 3, "subscribers": 1}]
-    items = await run("pubsub_items", ROOT, {"domain": "localhost", "node": "n"})
+    items = await run("pubsub_items", ROOT, {"domain": "localhost", "name": "n"})
     assert [i["id"] for i in items] == ["i0", "i1", "i2"]
     with pytest.raises(CommandError) as exc:
-        await run("pubsub_purge_node", OTHER_ADMIN, {"domain": "localhost", "node": "n"})
+        await run("pubsub_purge_node", OTHER_ADMIN, {"domain": "localhost", "name": "n"})
     assert exc.value.code == "forbidden"
-    assert await run("pubsub_purge_node", ROOT, {"domain": "localhost", "node": "n"}) == 3
-    await run("pubsub_delete_node", ROOT, {"domain": "localhost", "node": "n"})
+    assert await run("pubsub_purge_node", ROOT, {"domain": "localhost", "name": "n"}) == 3
+    await run("pubsub_delete_node", ROOT, {"domain": "localhost", "name": "n"})
     with pytest.raises(CommandError) as exc:
-        await run("pubsub_delete_node", ROOT, {"domain": "localhost", "node": "n"})
+        await run("pubsub_delete_node", ROOT, {"domain": "localhost", "name": "n"})
     assert exc.value.code == "not-found"
-    assert await run("pubsub_nodes", ROOT, {"jid": "alice@localhost"}) == []
+    await db(make_node, "tune", 2, "alice@localhost")
+    assert [n["node"] for n in await run("pep_nodes", ROOT, {"jid": "alice@localhost"})] == ["tune"]
+    assert await run("pep_purge_node", ROOT, {"jid": "alice@localhost", "name": "tune"}) == 2
+    await run("pep_delete_node", ROOT, {"jid": "alice@localhost", "name": "tune"})
+    assert await run("pep_nodes", ROOT, {"jid": "alice@localhost"}) == []
