@@ -54,7 +54,7 @@ class Notifier:
             message = copy.deepcopy(template)
             message.set("to", jid)
             wire.add_shim(message, subids)
-            await self._deliver(message, jid)
+            await self.deliver(message, jid)
             count += 1
             if n % BATCH == 0:
                 await asyncio.sleep(0)
@@ -82,7 +82,7 @@ class Notifier:
                 await asyncio.sleep(0)
         return count
 
-    async def _deliver(self, message: etree._Element, to: str) -> None:
+    async def deliver(self, message: etree._Element, to: str) -> None:
         try:
             jid = JID.parse(to)
         except InvalidJID:
@@ -132,4 +132,4 @@ class Notifier:
         """A single event message (authorization forms, subscription state changes)."""
         message, event = wire.event_message(frm, to, kind)
         build(event)
-        await self._deliver(message, to)
+        await self.deliver(message, to)

@@ -4,8 +4,6 @@ affiliations; and §8.6 the authorization of pending subscriptions (a form to th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lxml import etree
 
 from pubsub import actions, wire
@@ -20,9 +18,6 @@ from xmppcore.forms import Field, Form
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.storage import db
-
-if TYPE_CHECKING:
-    pass
 
 _SET = ("configure", "delete", "purge", "subscriptions", "affiliations")
 _GET = ("configure", "default", "subscriptions", "affiliations")
@@ -122,7 +117,7 @@ class Owner:
         """§8.8.2: the owner sets subscription states; the subscribers are told (§8.8.4)."""
         changes = [(_jid(s.get("jid")), s.get("subscription"), s.get("subid"))
                    for s in el.findall(ns.q(ns.PUBSUB_OWNER, "subscription"))]
-        for _jid_, state, _ in changes:
+        for _, state, _subid in changes:
             if state not in SUBSCRIPTION_STATES:
                 raise PubsubError("bad-request", text=f"unknown subscription state {state!r}")
         for jid, state, subid in changes:
@@ -161,7 +156,7 @@ class Owner:
             message = wire.event_message(node.service, owner, "normal")[0]
             message.remove(message[0])  # the form alone, no <event/> (§8.6.1 example)
             message.append(wire.form_element(form))
-            await self.notifier._deliver(message, owner)
+            await self.notifier.deliver(message, owner)
 
     async def authorization(self, stanza: Stanza) -> bool | None:
         """§8.6.2: the owner's submitted form approves or denies a pending subscription."""
@@ -174,7 +169,7 @@ class Owner:
         name = (values.get("pubsub#node") or [""])[0]
         subid = (values.get("pubsub#subid") or [""])[0]
         allow = (values.get(_ALLOW) or ["0"])[0] in ("1", "true")
-        node = await self.requests.load(stanza.to.bare.domain if not self.requests.pep else str(stanza.to.bare), name)
+        node = await self.requests.load(self.requests.service_of(stanza), name)
         access.check_owner(await relation(self.server, node, stanza.from_))
         pending = [s for s in node.subscriptions if s.subid == subid and s.state == PENDING]
         if not pending:

@@ -21,6 +21,7 @@ from pubsub.engine import config as cfg
 from pubsub.engine.node import NodeView
 from pubsub.notify import CAPS_FEATURES
 from xmppcore import ns
+from xmppcore.forms import Field, Form
 from xmppcore.stanza import Stanza
 from xmppd.storage import db
 
@@ -101,7 +102,6 @@ def describe_node(query: etree._Element, node: NodeView) -> None:
     """XEP-0060 §5.3: identity pubsub/leaf, the pubsub feature and the meta-data form (§5.4)."""
     etree.SubElement(query, ns.q(ns.DISCO_INFO, "identity"), category="pubsub", type="leaf")
     etree.SubElement(query, ns.q(ns.DISCO_INFO, "feature"), var=ns.PUBSUB)
-    from xmppcore.forms import Field, Form
     form = Form(type="result")
     form.add(Field("FORM_TYPE", type="hidden", values=[ns.PUBSUB_META_DATA]))
     for var in (cfg.TYPE, cfg.TITLE, cfg.DESCRIPTION, cfg.ACCESS_MODEL, cfg.PUBLISH_MODEL):

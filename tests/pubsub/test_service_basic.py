@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.pubsub.helpers import (EVENT, PUBSUB, SERVICE, create, error, event_of, iq, next_event, ok,
+from tests.pubsub.helpers import (EVENT, PUBSUB, SERVICE, create, error, event_of, next_event, ok,
                                   publish, q, subscribe, users)
 from tests.support.quiet import nothing_more
 
