@@ -1,9 +1,9 @@
 """XEP-0060 §7.1.2 event notifications (and §7.2.2 retract, §8.2.3 config, §8.4.2 delete,
 §8.5.2 purge), sent to the node's subscribers; XEP-0163 §4.3 for PEP nodes.
 
-A notification is built once per recipient from one template (`build(event)` fills the
-<event/>); local full JIDs are written straight to their session, others go through the
-router. Large nodes yield to the event loop every `BATCH` recipients so that one publish
+A notification is built once from one template (`build(event)` fills the <event/>); local
+full JIDs get its bytes addressed to them (one serialization each, no copy), others (bare JIDs,
+other servers, SHIM headers) a copy through the router. Large nodes yield to the event loop every `BATCH` recipients so that one publish
 does not hold the loop (the 1:1 message path keeps moving).
 """
 
@@ -35,6 +35,16 @@ def wants_notify(session: object, node: str) -> bool:
     return f"{node}+notify" in features
 
 
+def addressed(template: etree._Element, to: str) -> bytes:
+    """The template's bytes with 'to' set, the template left as it was (serialized once per
+    recipient, never copied: the fan-out's cost is one tostring each)."""
+    template.set("to", to)
+    try:
+        return etree.tostring(template)
+    finally:
+        template.set("to", template.get("from") or "")
+
+
 class Notifier:
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -51,10 +61,11 @@ class Notifier:
         if node.pep and implicit and node.delivers:
             count += await self._pep(node, template, set(targets))
         for n, (jid, subids) in enumerate(targets.items(), 1):
-            message = copy.deepcopy(template)
-            message.set("to", jid)
-            wire.add_shim(message, subids)
-            await self.deliver(message, jid)
+            if len(subids) > 1 or not self._write(template, jid):
+                message = copy.deepcopy(template)
+                message.set("to", jid)
+                wire.add_shim(message, subids)
+                await self.deliver(message, jid)
             count += 1
             if n % BATCH == 0:
                 await asyncio.sleep(0)
@@ -74,13 +85,22 @@ class Notifier:
             for session in self.server.sessions.available(bare_jid):
                 if str(session.jid) in explicit or bare in explicit or not wants_notify(session, node.name):
                     continue
-                message = copy.deepcopy(template)
-                message.set("to", str(session.jid))
-                session.send(message)
+                session.send_bytes(addressed(template, str(session.jid)))
                 count += 1
             if count and count % BATCH == 0:
                 await asyncio.sleep(0)
         return count
+
+    def _write(self, template: etree._Element, to: str) -> bool:
+        """The fast path: a local full JID gets the template's bytes, addressed (no copy)."""
+        try:
+            jid = JID.parse(to)
+        except InvalidJID:
+            return True  # nothing to deliver to
+        session = self.server.sessions.get(jid) if jid.resource else None
+        if session is None or session.is_closed:
+            return False
+        return session.send_bytes(addressed(template, to))
 
     async def deliver(self, message: etree._Element, to: str) -> None:
         try:
