@@ -102,6 +102,8 @@ XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
 XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
 XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
 XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")
+# Pubsub (issue 10): nodes one owner may have on the service, and PEP nodes per account; 0 = no limit.
+XMPP_PUBSUB_MAX_NODES = int(os.environ.get("XMPP_PUBSUB_MAX_NODES", "1000"))
 
 # Protocol modules, loaded by xmppd at startup (DESIGN.md "Adding an extension").
 XMPP_MODULES = env_list(
@@ -125,6 +127,7 @@ XMPP_MODULES = env_list(
         "vcards.avatar",
         "plugins.caps",
         "privatexml.xmpp",
+        "pubsub.xmpp",
         "xmppd.transports.websocket",
         "xmppd.transports.bosh",
         "xmppd.hostmeta",
@@ -175,6 +178,7 @@ INSTALLED_APPS = [
     "archive",
     "vcards",
     "privatexml",
+    "pubsub",
     "commands",
 ]
 

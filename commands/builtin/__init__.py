@@ -11,6 +11,7 @@ MODULES = (
     "commands.builtin.sessions",
     "commands.builtin.rosters",
     "commands.builtin.vcards",
+    "commands.builtin.pubsub",
     "commands.builtin.messages",
     "commands.builtin.offline",
     "commands.builtin.export",

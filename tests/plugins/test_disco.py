@@ -22,6 +22,10 @@ def features(query: ET.Element) -> list[str]:
     return [f.get("var") for f in query.findall(q(INFO, "feature"))]
 
 
+# XEP-0030 §3.1 the account; XEP-0163 §6 PEP (pubsub.xmpp, loaded by default).
+ACCOUNT_IDENTITIES = [("account", "registered", None), ("pubsub", "pep", None)]
+
+
 def identities(query: ET.Element) -> list[tuple[str | None, str | None, str | None]]:
     return [(i.get("category"), i.get("type"), i.get("name")) for i in query.findall(q(INFO, "identity"))]
 
@@ -68,7 +72,10 @@ async def test_items_of_the_domain_empty_then_from_a_hook(xmpp) -> None:
     reply = await iq_get(alice, "localhost", f"<query xmlns='{ITEMS}'/>")
     assert reply.get("type") == "result"
     query = reply.find(q(ITEMS, "query"))
-    assert query is not None and len(query) == 0
+    assert query is not None
+    # Only the component hosts the loaded modules claimed (the pubsub service) are listed.
+    services = [(i.get("jid"), i.get("name")) for i in query]
+    assert services == [(h.name, h.identities[0].name) for h in xmpp.server.hosts.components("localhost")]
 
     def add_item(stanza, query):
         etree.SubElement(query, f"{{{ITEMS}}}item", jid=f"conference.{stanza.to.domain}", name="Rooms")
@@ -76,7 +83,7 @@ async def test_items_of_the_domain_empty_then_from_a_hook(xmpp) -> None:
     xmpp.server.hooks.add("disco/items/host", add_item)
     reply = await iq_get(alice, "localhost", f"<query xmlns='{ITEMS}'/>")
     items = reply.find(q(ITEMS, "query")).findall(q(ITEMS, "item"))
-    assert [(i.get("jid"), i.get("name")) for i in items] == [("conference.localhost", "Rooms")]
+    assert [(i.get("jid"), i.get("name")) for i in items] == [*services, ("conference.localhost", "Rooms")]
 
 
 async def test_extended_info_form_after_the_features(xmpp) -> None:
@@ -134,7 +141,7 @@ async def test_info_of_own_bare_jid_is_the_account(xmpp) -> None:
     reply = await iq_get(alice, "alice@localhost", f"<query xmlns='{INFO}'/>")
     assert reply.get("type") == "result" and reply.get("from") == "alice@localhost"
     query = reply.find(q(INFO, "query"))
-    assert identities(query) == [("account", "registered", None)]
+    assert identities(query) == ACCOUNT_IDENTITIES
     assert INFO in features(query)
 
 
@@ -154,7 +161,7 @@ async def test_info_of_a_bare_jid_needs_a_presence_subscription(xmpp) -> None:
     xmpp.server.hooks.add("roster/subscription", subscription, 100)
     reply = await iq_get(alice, "bob@localhost", f"<query xmlns='{INFO}'/>")
     assert reply.get("type") == "result"
-    assert identities(reply.find(q(INFO, "query"))) == [("account", "registered", None)]
+    assert identities(reply.find(q(INFO, "query"))) == ACCOUNT_IDENTITIES
     assert seen[-1] == ("bob@localhost", "alice@localhost")  # bob's roster, alice's entry
 
 

@@ -1,0 +1,129 @@
+"""XEP-0163: Personal Eventing Protocol — every account is a virtual pubsub service.
+
+The account's bare JID answers disco#info with the `pubsub/pep` identity and the PEP
+features (§1, §6), lists its nodes in disco#items, takes the XEP-0060 requests of its owner
+(auto-create on publish, §4.2; publish-options, XEP-0223 whitelist for private data) and of
+its contacts (items, subscribe). Notifications go from the bare JID to the owner's and the
+contacts' resources that asked with `node+notify` (§4.3.3, XEP-0115 caps kept by the caps
+module in `session.data["caps.features"]`); a resource that comes online, or whose caps
+become known (`caps/updated`), gets the last item of each node it wants (§4.3.4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from pubsub import actions, wire
+from pubsub.engine import access
+from pubsub.engine import config as cfg
+from pubsub.engine.node import NodeView
+from pubsub.notify import CAPS_FEATURES
+from xmppcore import ns
+from xmppcore.forms import Field, Form
+from xmppcore.stanza import Stanza
+from xmppd.storage import db
+
+if TYPE_CHECKING:
+    from xmppd.server import Server
+
+LAST_SENT = "pubsub.last-sent"  # session state: (service, node) whose last item it got
+ROSTER_ITEMS = "rosters.items"
+_PUBLISHERS = frozenset({"to", "both"})
+_READABLE = frozenset({cfg.OPEN, cfg.PRESENCE, cfg.ROSTER})
+
+
+def may_see(node: NodeView, bare: str) -> bool:
+    """A contact with a presence subscription sees presence/roster/open nodes; whitelist and
+    authorize nodes only their owner and members (XEP-0223 §3)."""
+    if bare == node.service:
+        return True
+    if node.config.get(cfg.ACCESS_MODEL) in _READABLE:
+        return True
+    return node.affiliation(bare) in (access.OWNER, access.PUBLISHER, access.MEMBER)
+
+
+class Pep:
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+
+    # -- disco (XEP-0030 on the bare JID) ----------------------------------------------------
+    def info(self, stanza: Stanza, query: etree._Element) -> None:
+        etree.SubElement(query, ns.q(ns.DISCO_INFO, "identity"), category="pubsub", type="pep")
+        for feature in PEP_FEATURES:
+            etree.SubElement(query, ns.q(ns.DISCO_INFO, "feature"), var=feature)
+
+    async def items(self, stanza: Stanza, query: etree._Element) -> None:
+        owner = str(stanza.to.bare)
+        asker = str(stanza.from_.bare) if stanza.from_ is not None else ""
+        for name, _title in await db(actions.list_nodes, owner):
+            if asker == owner or await self._readable(owner, name, asker):
+                etree.SubElement(query, ns.q(ns.DISCO_ITEMS, "item"), jid=owner, node=name)
+
+    async def _readable(self, owner: str, name: str, asker: str) -> bool:
+        node = await db(actions.load_node, owner, name)
+        return node is not None and may_see(node, asker)
+
+    async def node_info(self, stanza: Stanza, query: etree._Element) -> bool | None:
+        node = await db(actions.load_node, str(stanza.to.bare), query.get("node"))
+        asker = str(stanza.from_.bare) if stanza.from_ is not None else ""
+        if node is None or not may_see(node, asker):
+            return None
+        describe_node(query, node)
+        return True
+
+    # -- the last item to a resource that wants it (§4.3.4) ---------------------------------
+    async def send_last(self, session: Any) -> None:
+        features = session.data.get(CAPS_FEATURES) or frozenset()
+        wanted = {f[:-len("+notify")] for f in features if f.endswith("+notify")}
+        if not wanted or not session.is_available or session.is_closed:
+            return None
+        bare = str(session.bare)
+        roster = session.data.get(ROSTER_ITEMS) or {}
+        services = [bare, *(str(j) for j, item in list(roster.items())
+                            if getattr(item, "subscription", "none") in _PUBLISHERS)]
+        sent: set[tuple[str, str]] = session.data.setdefault(LAST_SENT, set())
+        for node, (item_id, publisher, payload) in await db(actions.last_items_for, services, sorted(wanted)):
+            key = (node.service, node.name)
+            if key in sent or not may_see(node, bare) or node.config.get(cfg.SEND_LAST_ITEM) == "never":
+                continue
+            sent.add(key)
+            message, event = wire.event_message(node.service, str(session.jid),
+                                                node.config.get(cfg.NOTIFICATION_TYPE, "headline"))
+            items = wire.sub(event, "items", node=node.name)
+            wire.item_element(items, item_id, payload if node.config.get(cfg.DELIVER_PAYLOADS, True) else None,
+                              publisher)
+            session.send(message)
+        return None
+
+
+def describe_node(query: etree._Element, node: NodeView) -> None:
+    """XEP-0060 §5.3: identity pubsub/leaf, the pubsub feature and the meta-data form (§5.4)."""
+    etree.SubElement(query, ns.q(ns.DISCO_INFO, "identity"), category="pubsub", type="leaf")
+    etree.SubElement(query, ns.q(ns.DISCO_INFO, "feature"), var=ns.PUBSUB)
+    form = Form(type="result")
+    form.add(Field("FORM_TYPE", type="hidden", values=[ns.PUBSUB_META_DATA]))
+    for var in (cfg.TYPE, cfg.TITLE, cfg.DESCRIPTION, cfg.ACCESS_MODEL, cfg.PUBLISH_MODEL):
+        value = node.config.get(var)
+        form.add(Field(var, type="text-single", values=[str(value)] if value else []))
+    form.add(Field("pubsub#owner", type="jid-multi", values=sorted(node.owners)))
+    query.append(wire.form_element(form))
+
+
+def _features(*names: str) -> tuple[str, ...]:
+    return tuple(f"{ns.PUBSUB}#{name}" for name in names)
+
+
+COMMON = _features(
+    "access-open", "access-presence", "access-roster", "access-whitelist", "access-authorize",
+    "config-node", "config-node-max", "create-and-configure", "create-nodes", "delete-items",
+    "delete-nodes", "item-ids", "last-published", "manage-subscriptions", "member-affiliation",
+    "modify-affiliations", "multi-subscribe", "outcast-affiliation", "persistent-items",
+    "publish", "publish-only-affiliation", "publish-options", "publisher-affiliation",
+    "purge-nodes", "retract-items", "retrieve-affiliations", "retrieve-default",
+    "retrieve-default-sub", "retrieve-items", "retrieve-subscriptions", "subscribe",
+    "subscription-notifications", "subscription-options", "rsm", "shim")
+SERVICE_FEATURES = (ns.PUBSUB, *COMMON, *_features("instant-nodes"))
+# XEP-0163 §6: auto-create, auto-subscribe and filtered-notifications on top.
+PEP_FEATURES = (ns.PUBSUB, *COMMON, *_features("auto-create", "auto-subscribe", "filtered-notifications"))
