@@ -97,6 +97,7 @@ XMPP_MODULES = env_list(
         "rosters.xmpp",
         "offline.xmpp",
         "vcards.xmpp",
+        "muc.xmpp",
         "xmppd.transports.websocket",
         "xmppd.transports.bosh",
         "xmppd.hostmeta",
@@ -145,6 +146,7 @@ INSTALLED_APPS = [
     "rosters",
     "offline",
     "vcards",
+    "muc",
     "commands",
 ]
 

@@ -1,0 +1,106 @@
+"""XEP-0045: Multi-User Chat — the MUC service on each domain's component host
+(`XMPP_MUC_HOST`, default conference.{domain}), with XEP-0249 (direct invitations pass
+through untouched; rooms advertise jabber:x:conference), XEP-0410 (MUC self-ping) and
+XEP-0421 (occupant ids).
+
+Events fired (server bus):
+  muc/message (room_jid: JID, element)  after a groupchat message with a body was
+      broadcast in a room with logging on (muc#roomconfig_enablelogging): the element
+      as the occupants got it (from room/nick, without 'to'), for an archive.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from muc.disco import ServiceDisco
+from muc.admin_iq import RoomAdmin
+from muc.messages import Messages
+from muc.presence import Presences
+from muc.register import Registration
+from muc.service import MucService
+from xmppcore import ns
+from xmppcore.errors import StanzaError
+from xmppcore.stanza import Stanza, iq_result
+from xmppd.modules import Identity
+
+if TYPE_CHECKING:
+    from xmppd.hosts import Host
+    from xmppd.modules import Module
+    from xmppd.server import Server
+
+XEP_VERSION = "1.35.5"
+SERVICES: dict[str, MucService] = {}  # component host name -> its service (operators, tests)
+
+
+def setup(host: "Host") -> None:
+    module = host.module("muc", xep="XEP-0045", title="Multi-User Chat", version=XEP_VERSION,
+                         status="partial",
+                         notes="no room ad-hoc commands; IQs to occupants other than self-ping are refused")
+    for feature in (ns.MUC, ns.MUC_STABLE_ID, ns.MUC_SELF_PING, ns.OCCUPANT_ID, ns.RSM, ns.X_CONFERENCE):
+        module.add_feature(feature)
+    secret = settings.SECRET_KEY.encode()
+    service = SERVICES[host.name] = MucService(host, secret)
+    service.defaults = {"history_length": getattr(settings, "XMPP_MUC_HISTORY", 20)}
+    presences = Presences(service)
+    messages = Messages(service, presences)
+    admin = RoomAdmin(service, presences)
+    service.admin = admin
+    disco = ServiceDisco(service)
+    register = Registration(service)
+    host.server.hooks.add("server/started", service.load_all)
+    module.hook("presence/full", presences.to_occupant)
+    module.hook("presence/bare", _presence_to_room)
+    module.hook("message/bare", messages.to_room)
+    module.hook("message/full", messages.to_occupant)
+    module.iq("get", ns.MUC_OWNER, "query", admin.owner_get, scope="bare")
+    module.iq("set", ns.MUC_OWNER, "query", admin.owner_set, scope="bare")
+    module.iq("get", ns.MUC_ADMIN, "query", admin.admin_get, scope="bare")
+    module.iq("set", ns.MUC_ADMIN, "query", admin.admin_set, scope="bare")
+    module.iq("get", ns.REGISTER, "query", register.get, scope="bare")
+    module.iq("set", ns.REGISTER, "query", register.set, scope="bare")
+    module.hook("iq/full", _iq_to_occupant(service))
+    module.hook("disco/info/bare", disco.room_info)
+    module.hook("disco/items/bare", disco.room_items)
+    module.hook("disco/items/host", disco.public_rooms)
+
+
+def _presence_to_room(stanza: Stanza) -> bool:
+    """§7.2.1: a join needs a nick; a presence to the bare room JID is refused."""
+    if stanza.type in (None, "probe"):
+        raise StanzaError("jid-malformed", "join with room@service/nick")
+    return True
+
+
+def _iq_to_occupant(service: MucService):
+    async def handler(stanza: Stanza) -> bool:
+        """XEP-0410 §3: a ping to one's own occupant JID is answered by the room."""
+        if stanza.type not in ("get", "set"):
+            return True  # a response for an occupant: not forwarded
+        room = await service.room(str(stanza.to.bare))
+        occupant = room.occupant_of(str(stanza.from_)) if room is not None else None
+        if occupant is None:
+            raise StanzaError("not-acceptable", "you are not an occupant of this room",
+                              by=str(stanza.to.bare))
+        payload = stanza.payload
+        if payload is not None and payload.tag == ns.q(ns.PING, "ping") and occupant.nick == stanza.to.resource:
+            service.server.router.reply(stanza, iq_result(stanza))
+            return True
+        raise StanzaError("service-unavailable", "requests to other occupants are not relayed")
+    return handler
+
+
+def load(server: "Server") -> "Module":
+    server.hosts.add_component("muc", [Identity("conference", "text", "Chatrooms")], setup)
+
+    async def flush_all(*_args: object) -> None:
+        for service in list(SERVICES.values()):
+            if service.server is server:
+                await service.flush()
+
+    module = server.module("muc-service", xep="XEP-0045", title="Multi-User Chat service hosts",
+                           version=XEP_VERSION, status="partial")
+    module.hook("server/stopping", flush_all)
+    return module
