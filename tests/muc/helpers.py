@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from typing import Any, Callable
 
 from slixmpp.exceptions import IqError
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from tests.clients import connect
 
@@ -26,25 +28,51 @@ def q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 
 
+class Inbox:
+    """Stanzas received, in order; `take` removes the first one matching (others stay)."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self._changed = asyncio.Event()
+
+    def put_nowait(self, item: Any) -> None:
+        self.items.append(item)
+        self._changed.set()
+
+    def get_nowait(self) -> Any:
+        return self.items.pop(0)
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    async def take(self, predicate: Callable[[Any], bool], timeout: float) -> Any:
+        async def loop() -> Any:
+            while True:
+                for index, item in enumerate(self.items):
+                    if predicate(item):
+                        return self.items.pop(index)
+                self._changed.clear()
+                await self._changed.wait()
+        return await asyncio.wait_for(loop(), timeout)
+
+
 async def user(srv: Any, name: str, resource: str | None = None, *, create: bool = True) -> Any:
-    """A logged-in slixmpp client whose presences are queued on `.presences`."""
+    """A logged-in slixmpp client whose presences and messages (all of them, with or without a
+    body) are kept in `.presences` and `.messages`."""
     if create:
         await srv.add_user(name)
     client = await connect(srv, f"{name}@localhost", resource=resource)
-    client.presences = asyncio.Queue()
+    client.presences = Inbox()
+    client.messages = Inbox()
     client.add_event_handler("presence", lambda p: client.presences.put_nowait(p.xml))
+    client.register_handler(Callback("all messages", MatchXPath(f"{{{CLIENT}}}message"),
+                                     lambda m: client.messages.put_nowait(m.xml)))
     return client
 
 
-async def take(queue: asyncio.Queue, predicate: Callable[[Any], bool], timeout: float = 5.0) -> Any:
-    """The next item of `queue` matching `predicate` (others are dropped)."""
-    async def loop() -> Any:
-        while True:
-            item = await queue.get()
-            item = getattr(item, "xml", item)
-            if predicate(item):
-                return item
-    return await asyncio.wait_for(loop(), timeout)
+async def take(inbox: Inbox, predicate: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+    """The first stanza of `inbox` matching `predicate`, waiting for it."""
+    return await inbox.take(predicate, timeout)
 
 
 def codes(el: Any) -> set[str]:
@@ -76,7 +104,8 @@ def send_join(client: Any, room: str, nick: str, extra: str = "") -> None:
 async def join(client: Any, room: str, nick: str, extra: str = "") -> Any:
     """Join and wait for the self-presence (status 110); returns it."""
     send_join(client, room, nick, extra)
-    return await take(client.presences, lambda p: p.get("from") == f"{room}/{nick}" and "110" in codes(p))
+    return await take(client.presences, lambda p: p.get("from") == f"{room}/{nick}" and "110" in codes(p)
+                      and p.get("type") is None)
 
 
 async def iq(client: Any, type_: str, to: str, payload: str) -> Any:
@@ -107,4 +136,4 @@ async def groupchat(client: Any, room: str, body: str) -> None:
 
 
 async def next_groupchat(client: Any, predicate: Callable[[Any], bool] = lambda m: True) -> Any:
-    return await take(client.received, lambda m: m.get("type") == "groupchat" and predicate(m))
+    return await take(client.messages, lambda m: m.get("type") == "groupchat" and predicate(m))
