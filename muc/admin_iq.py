@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from muc import actions
-from muc.engine.config import status_codes_for_change
+from muc.engine.config import RoomConfig, status_codes_for_change
 from muc.engine.roles import ADMIN, AFFILIATIONS, NONE, OUTCAST, OWNER, ROLES, MucError, may_read_list
 from muc.engine.room import Room
 from muc.presence import Presences, stanza_error
@@ -72,12 +72,15 @@ class RoomAdmin:
 
     async def configure(self, room: Room, x: etree._Element) -> None:
         """§10.1.2 instant room (empty submit) / §10.2 configuration; occupants hear of it."""
-        was_locked, old = room.locked, room.config
         config, lists = apply_submission(room, x)
         for bare in lists.get("owners", []):
             room.affiliations[str(JID.parse(bare).bare)] = OWNER
         for bare in lists.get("admins", []):
             room.affiliations.setdefault(str(JID.parse(bare).bare), ADMIN)
+        await self.apply_config(room, config)
+
+    async def apply_config(self, room: Room, config: RoomConfig) -> None:
+        was_locked, old = room.locked, room.config
         unwelcome = room.configure(config)
         if old.persistent and not config.persistent:
             await db(actions.do_delete_room, room.jid)

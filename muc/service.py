@@ -39,6 +39,8 @@ class MucService:
         self._secret = secret
         self._pending: list[tuple[str, datetime, str, str]] = []
         self._flusher: asyncio.Task | None = None
+        self.defaults: dict[str, Any] = {}  # RoomConfig values of new rooms
+        self.admin: Any = None  # muc.admin_iq.RoomAdmin: the removals and destruction operators use
 
     # -- rooms -----------------------------------------------------------------------------
     async def room(self, jid: str) -> Room | None:

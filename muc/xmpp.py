@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from muc import operations
 from muc.disco import ServiceDisco
 from muc.admin_iq import RoomAdmin
 from muc.messages import Messages
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from xmppd.server import Server
 
 XEP_VERSION = "1.35.5"
-SERVICES: dict[str, MucService] = {}  # component host name -> its service (operators, tests)
 
 
 def setup(host: "Host") -> None:
@@ -42,7 +42,8 @@ def setup(host: "Host") -> None:
     for feature in (ns.MUC, ns.MUC_STABLE_ID, ns.MUC_SELF_PING, ns.OCCUPANT_ID, ns.RSM, ns.X_CONFERENCE):
         module.add_feature(feature)
     secret = settings.SECRET_KEY.encode()
-    service = SERVICES[host.name] = MucService(host, secret)
+    service = MucService(host, secret)
+    operations.register(service)
     service.defaults = {"history_length": getattr(settings, "XMPP_MUC_HISTORY", 20)}
     presences = Presences(service)
     messages = Messages(service, presences)
@@ -96,9 +97,8 @@ def load(server: "Server") -> "Module":
     server.hosts.add_component("muc", [Identity("conference", "text", "Chatrooms")], setup)
 
     async def flush_all(*_args: object) -> None:
-        for service in list(SERVICES.values()):
-            if service.server is server:
-                await service.flush()
+        for service in operations.services(server):
+            await service.flush()
 
     module = server.module("muc-service", xep="XEP-0045", title="Multi-User Chat service hosts",
                            version=XEP_VERSION, status="partial")

@@ -17,6 +17,7 @@ MODULES = (
     "commands.builtin.server",
     "commands.builtin.tokens",
     "commands.builtin.runs",
+    "commands.builtin.muc",
 )
 
 
