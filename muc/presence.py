@@ -3,6 +3,7 @@ nick changes (303), leaving; every occupant presence with its muc#user item and 
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
@@ -123,9 +124,13 @@ class Presences:
         targets = recipients if recipients is not None else room.sessions()
         if occupant.role != NONE and not kw.get("unavailable") and not self.shows(room, occupant):
             targets = [(f, o) for f, o in targets if o is occupant]
+        shapes: dict[bool, etree._Element] = {}
         for full, viewer in targets:
             if full not in own:
-                await self.service.send(self._presence(room, occupant, room.sees_jids(viewer), codes, **kw), full)
+                sees = room.sees_jids(viewer)
+                if sees not in shapes:  # one stanza per shape (with or without real JIDs)
+                    shapes[sees] = self._presence(room, occupant, sees, codes, **kw)
+                await self.service.send(copy.deepcopy(shapes[sees]), full)
         for full in own:
             await self.service.send(self._presence(room, occupant, True, ("110", *codes), full=full, **kw), full)
 

@@ -39,6 +39,7 @@ class MucService:
         self._secret = secret
         self._pending: list[tuple[str, datetime, str, str]] = []
         self._flusher: asyncio.Task | None = None
+        self._occupant_ids: dict[tuple[str, str], str] = {}
         self.defaults: dict[str, Any] = {}  # RoomConfig values of new rooms
         self.admin: Any = None  # muc.admin_iq.RoomAdmin: the removals and destruction operators use
 
@@ -89,8 +90,14 @@ class MucService:
 
     def occupant_id(self, room: Room, bare: str) -> str:
         """XEP-0421 §4: stable per user and room, opaque, not revealing the JID."""
-        digest = hmac.new(self._secret, f"{room.jid}\0{bare}".encode(), hashlib.sha256).digest()
-        return base64.b64encode(digest[:18]).decode()
+        key = (room.jid, bare)
+        found = self._occupant_ids.get(key)
+        if found is None:
+            digest = hmac.new(self._secret, f"{room.jid}\0{bare}".encode(), hashlib.sha256).digest()
+            found = self._occupant_ids[key] = base64.b64encode(digest[:18]).decode()
+            if len(self._occupant_ids) > 100_000:  # a cache, not a registry
+                self._occupant_ids.clear()
+        return found
 
     # -- sending -----------------------------------------------------------------------------
     async def send(self, el: etree._Element, to: str) -> None:
