@@ -45,6 +45,18 @@ def do_save_room(jid: str, config: RoomConfig, affiliations: dict[str, str], sub
     return row.pk
 
 
+def do_save_config(jid: str, config: RoomConfig, subject: str | None = None) -> int:
+    """Create or update a persistent room's configuration, its affiliations untouched."""
+    extra = {"subject": subject} if subject is not None else {}
+    row, _ = Room.objects.update_or_create(jid=jid, defaults={**_config_fields(config), **extra})
+    return row.pk
+
+
+def do_delete_history(ids: list[int]) -> int:
+    deleted, _ = HistoryMessage.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
 def do_set_affiliation(jid: str, bare: str, affiliation: str, reason: str = "") -> None:
     row = Room.objects.filter(jid=jid).first()
     if row is None:

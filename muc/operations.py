@@ -22,6 +22,19 @@ def register(service: MucService) -> None:
     SERVICES[id(service.server), service.host.name] = service
 
 
+def unregister(server: "Server") -> None:
+    for key in [k for k, s in SERVICES.items() if s.server is server]:
+        del SERVICES[key]
+
+
+def live_service(host: str) -> MucService | None:
+    """The started service of this process for a MUC host (the Django admin's way in)."""
+    for (_, name), service in list(SERVICES.items()):
+        if name == host and service.loop is not None and service.loop.is_running():
+            return service
+    return None
+
+
 def services(server: "Server") -> list[MucService]:
     return [s for (sid, _), s in SERVICES.items() if sid == id(server) and s.server is server]
 

@@ -39,6 +39,7 @@ class MucService:
         self._secret = secret
         self._pending: list[tuple[str, datetime, str, str]] = []
         self._flusher: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
         self._occupant_ids: dict[tuple[str, str], str] = {}
         self.defaults: dict[str, Any] = {}  # RoomConfig values of new rooms
         self.admin: Any = None  # muc.admin_iq.RoomAdmin: the removals and destruction operators use
@@ -62,6 +63,7 @@ class MucService:
 
     async def load_all(self, *_args: Any) -> None:
         """At start: every persistent room of this service into memory."""
+        self.loop = asyncio.get_running_loop()
         for data in await db(actions.load_rooms, self.host.name):
             if data["jid"] not in self.rooms:
                 self._install(data)

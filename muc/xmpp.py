@@ -99,6 +99,7 @@ def load(server: "Server") -> "Module":
     async def flush_all(*_args: object) -> None:
         for service in operations.services(server):
             await service.flush()
+        operations.unregister(server)
 
     module = server.module("muc-service", xep="XEP-0045", title="Multi-User Chat service hosts",
                            version=XEP_VERSION, status="partial")
