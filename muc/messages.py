@@ -136,9 +136,16 @@ class Messages:
     # -- §8.6: voice requests ---------------------------------------------------------------
     async def voice_request(self, room: Room, full: str, el: etree._Element) -> None:
         occupant = room.occupant_of(full)
+        form = parse_form(find_form(el, ns.MUC_REQUEST))
+        values = form.values()
+        if occupant is not None and occupant.role == MODERATOR and "muc#request_allow" in values:
+            # §8.6: a moderator's approval (the submitted form) grants voice
+            if (values["muc#request_allow"] or [""])[0] in ("1", "true"):
+                nick = (values.get("muc#roomnick") or [""])[0]
+                await self.service.admin.set_role(room, full, nick, "participant", occupant.nick, None)
+            return
         if occupant is None or occupant.role != VISITOR:
             raise MucError("not-acceptable", "only visitors request voice")
-        form = parse_form(find_form(el, ns.MUC_REQUEST))
         if (form.values().get("muc#role") or ["participant"])[0] != "participant":
             raise MucError("bad-request", "voice requests ask for the participant role")
         request = make("message", from_=room.jid)

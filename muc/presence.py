@@ -76,6 +76,10 @@ class Presences:
         creating = room is None
         if creating:  # §10.1.1: a new room is locked until its owner configures it
             room = Room(room_jid, RoomConfig(**self.service.defaults), locked=True)
+        reserved = room.nicks.get(str(stanza.from_.bare))
+        renamed = reserved is not None and reserved != nick
+        if renamed:  # §7.10 / §7.2.3: the service enters the user under the reserved nick (210)
+            nick = reserved
         try:
             room.check_join(full, nick, password, creating=creating)
         except MucError as err:
@@ -99,6 +103,8 @@ class Presences:
             codes.append("170")  # §7.2.12
         if creating:
             codes.append("201")  # §10.1.1
+        if renamed:
+            codes.append("210")
         await self.service.send(self._presence(room, me, True, codes, full=full), full)
         now = datetime.now(timezone.utc)
         for entry in room.history.select(history_request(x), now):  # §7.2.15

@@ -175,3 +175,31 @@ async def test_self_ping_and_occupant_ids(xmpp) -> None:
     second = await next_groupchat(alice, lambda m: m.findtext(q(CLIENT, "body")) == "two")
     ids = [m.findall(q(OCC, "occupant-id")) for m in (first, second)]
     assert len(ids[1]) == 1 and ids[0][0].get("id") == ids[1][0].get("id") != "forged"
+
+
+async def test_a_moderator_approves_a_voice_request(xmpp) -> None:
+    alice, (bob,) = await room_with(xmpp, "bob", config={"muc#roomconfig_moderatedroom": "1"})
+    bob.send_raw(f"<message to='{ROOM}'><x xmlns='{DATA}' type='submit'>"
+                 "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>"
+                 "<field var='muc#role'><value>participant</value></field></x></message>")
+    await take(alice.messages, lambda m: m.find(q(DATA, "x")) is not None)
+    alice.send_raw(f"<message to='{ROOM}'><x xmlns='{DATA}' type='submit'>"
+                   "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>"
+                   "<field var='muc#role'><value>participant</value></field>"
+                   "<field var='muc#roomnick'><value>Bob</value></field>"
+                   "<field var='muc#request_allow'><value>true</value></field></x></message>")
+    voiced = await take(bob.presences, lambda p: p.get("from") == f"{ROOM}/Bob" and "110" in codes(p))
+    assert item(voiced).get("role") == "participant"
+
+
+async def test_a_registered_user_enters_under_the_reserved_nick(xmpp) -> None:
+    alice, (bob,) = await room_with(xmpp, "bob")
+    submit = (f"<query xmlns='{REGISTER}'><x xmlns='{DATA}' type='submit'>"
+              "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>"
+              "<field var='muc#register_roomnick'><value>Bobby</value></field></x></query>")
+    assert (await iq(bob, "set", ROOM, submit)).get("type") == "result"
+    bob.send_raw(f"<presence to='{ROOM}/Bob' type='unavailable'/>")
+    await take(alice.presences, presence_from(f"{ROOM}/Bob", "unavailable"))
+    bob.send_raw(f"<presence to='{ROOM}/Whatever'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+    me = await take(bob.presences, lambda p: p.get("from") == f"{ROOM}/Bobby" and "110" in codes(p))
+    assert codes(me) == {"110", "210"} and item(me).get("affiliation") == "member"
