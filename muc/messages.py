@@ -3,7 +3,6 @@ and declines, §8.6 voice requests; the `muc/message` event for the archive."""
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -103,7 +102,7 @@ class Messages:
             if el.find(_X_USER) is None:  # §7.5: marked as coming through the room
                 etree.SubElement(el, _X_USER, nsmap={None: ns.MUC_USER})
             for session in list(target.sessions):
-                await self.service.send(copy.deepcopy(el), session)
+                await self.service.deliver(el, session)
         return True
 
     # -- §7.8: mediated invitations --------------------------------------------------------
@@ -152,7 +151,7 @@ class Messages:
         request.append(voice_form(room, occupant.nick, full))
         for session, moderator in room.sessions():
             if moderator.role == MODERATOR:
-                await self.service.send(copy.deepcopy(request), session)
+                await self.service.deliver(request, session)
 
 
 def voice_form(room: Room, nick: str, full: str) -> etree._Element:

@@ -3,7 +3,6 @@ nick changes (303), leaving; every occupant presence with its muc#user item and 
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
@@ -136,7 +135,7 @@ class Presences:
                 sees = room.sees_jids(viewer)
                 if sees not in shapes:  # one stanza per shape (with or without real JIDs)
                     shapes[sees] = self._presence(room, occupant, sees, codes, **kw)
-                await self.service.send(copy.deepcopy(shapes[sees]), full)
+                await self.service.deliver(shapes[sees], full)
         for full in own:
             await self.service.send(self._presence(room, occupant, True, ("110", *codes), full=full, **kw), full)
 

@@ -19,6 +19,8 @@ from muc import actions
 from muc.engine.history import Entry
 from muc.engine.room import Occupant, Room
 from muc.stanzas import room_message
+from xmppcore.jid import JID
+from xmppcore.stanza import Stanza
 from xmppd.storage import db
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ class MucService:
         self._pending: list[tuple[str, datetime, str, str]] = []
         self._flusher: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the server starts
+        self._jids: dict[str, JID] = {}
         self._occupant_ids: dict[tuple[str, str], str] = {}
         self.defaults: dict[str, Any] = {}  # RoomConfig values of new rooms
         self.admin: Any = None  # muc.admin_iq.RoomAdmin: the removals and destruction operators use
@@ -102,9 +105,34 @@ class MucService:
         return found
 
     # -- sending -----------------------------------------------------------------------------
+    def jid(self, text: str) -> JID:
+        """A parsed JID of an occupant or a room nick, parsed once (PRECIS is not cheap)."""
+        found = self._jids.get(text)
+        if found is None:
+            if len(self._jids) > 100_000:  # a cache, not a registry
+                self._jids.clear()
+            found = self._jids[text] = JID.parse(text)
+        return found
+
     async def send(self, el: etree._Element, to: str) -> None:
+        """One stanza of the room's own making to one session, through the router."""
+        await self.deliver(el, to, shared=False)
+
+    async def deliver(self, el: etree._Element, to: str, *, shared: bool = True) -> None:
+        """Route `el` to `to` (through the router: the recipient may be anywhere). A `shared`
+        element serves every recipient of a fan-out in turn: its 'to' is set for each, and it
+        is copied only when it may outlive this call (a session with outbound filters that
+        may queue it, a recipient not bound here: s2s, another node)."""
+        to_jid = self.jid(to)
+        if shared:
+            session = self.server.sessions.by_full.get(to_jid)
+            if session is None or getattr(session, "outbound", True) or session.is_closed:
+                el = copy.deepcopy(el)
         el.set("to", to)
-        await self.server.router.route(el, self.host.origin)
+        from_ = el.get("from")
+        stanza = Stanza(el, etree.QName(el).localname, to_jid, self.jid(from_) if from_ else None,
+                        self.host.origin)
+        await self.server.router.dispatch(stanza)
 
     async def fan_out(self, room: Room, shape: Callable[[Occupant], Any],
                       build: Callable[[Any], etree._Element | None],
@@ -118,7 +146,7 @@ class MucService:
                 built[key] = build(key)
             el = built[key]
             if el is not None:
-                await self.send(copy.deepcopy(el), full)
+                await self.deliver(el, full)
 
     async def broadcast_message(self, room: Room, occupant: Occupant, original: etree._Element) -> etree._Element:
         el = room_message(room, occupant.nick, original, self.occupant_id(room, occupant.bare))

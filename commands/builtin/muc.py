@@ -13,7 +13,8 @@ from muc.engine.roles import AFFILIATIONS, MucError
 from xmppcore.jid import JID
 
 _ERRORS = {"item-not-found": "not-found", "conflict": "conflict", "bad-request": "bad-request"}
-ROOM = Arg("room", "jid", label="Room", help="room@conference.example.org")
+# Argument names follow the registry's habits (jid, user): `jid` is the room's JID here.
+ROOM = Arg("jid", "jid", label="Room", help="room@conference.example.org")
 
 
 async def _run(coro: Any) -> Any:
@@ -29,20 +30,20 @@ async def list_rooms(ctx: Context, domain: str | None) -> list[dict[str, Any]]:
     return await operations.list_rooms(ctx.server, domain)
 
 
-async def room_info(ctx: Context, room: JID) -> dict[str, Any]:
-    return await _run(operations.room_info(ctx.server, room))
+async def room_info(ctx: Context, jid: JID) -> dict[str, Any]:
+    return await _run(operations.room_info(ctx.server, jid))
 
 
-async def create_room(ctx: Context, room: JID, owner: JID, name: str | None, persistent: bool) -> dict[str, Any]:
-    return await _run(operations.create_room(ctx.server, room, owner, persistent=persistent, name=name or ""))
+async def create_room(ctx: Context, jid: JID, user: JID, name: str | None, persistent: bool) -> dict[str, Any]:
+    return await _run(operations.create_room(ctx.server, jid, user, persistent=persistent, name=name or ""))
 
 
-async def destroy_room(ctx: Context, room: JID, reason: str | None, alternate: JID | None) -> None:
-    await _run(operations.destroy_room(ctx.server, room, reason or "", str(alternate) if alternate else ""))
+async def destroy_room(ctx: Context, jid: JID, reason: str | None, alternate: JID | None) -> None:
+    await _run(operations.destroy_room(ctx.server, jid, reason or "", str(alternate) if alternate else ""))
 
 
-async def set_room_affiliation(ctx: Context, room: JID, user: JID, affiliation: str, reason: str | None) -> None:
-    await _run(operations.set_affiliation(ctx.server, room, user, affiliation, reason or ""))
+async def set_room_affiliation(ctx: Context, jid: JID, user: JID, affiliation: str, reason: str | None) -> None:
+    await _run(operations.set_affiliation(ctx.server, jid, user, affiliation, reason or ""))
 
 
 COMMANDS = (
@@ -53,7 +54,7 @@ COMMANDS = (
     Command("room_info", "Describe a chat room: configuration, occupants, affiliations.", (ROOM,),
             "dict", "server_admin", room_info, category="muc", live=True, read_only=True),
     Command("create_room", "Create a configured chat room owned by a user.",
-            (ROOM, Arg("owner", "jid", label="Owner"), Arg("name", "string", label="Name", required=False),
+            (ROOM, Arg("user", "jid", label="Owner"), Arg("name", "string", label="Name", required=False),
              Arg("persistent", "bool", label="Persistent", required=False, default=True)),
             "dict", "server_admin", create_room, category="muc", live=True),
     Command("destroy_room", "Destroy a chat room; its occupants are told, with a reason and a new venue.",
@@ -62,7 +63,8 @@ COMMANDS = (
             "none", "server_admin", destroy_room, category="muc", live=True),
     Command("set_room_affiliation", "Make a user owner, admin, member or outcast of a room (or none).",
             (ROOM, Arg("user", "jid", label="User"),
-             Arg("affiliation", "list-single", label="Affiliation", choices=AFFILIATIONS),
+             Arg("affiliation", "list-single", label="Affiliation", choices=AFFILIATIONS, required=False,
+                 default="member"),
              Arg("reason", "string", label="Reason", required=False)),
             "none", "server_admin", set_room_affiliation, category="muc", live=True),
 )
