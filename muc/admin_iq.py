@@ -35,6 +35,7 @@ class RoomAdmin:
     async def _room(self, stanza: Stanza) -> Room:
         room = await self.service.room(str(stanza.to))
         if room is None:
+            self.service.drop_lock(str(stanza.to))
             raise StanzaError("item-not-found", "no such room")
         return room
 

@@ -36,6 +36,7 @@ class Messages:
         async with self.service.lock(room_jid):
             room = await self.service.room(room_jid)
             if room is None:
+                self.service.drop_lock(room_jid)
                 raise StanzaError("item-not-found", "no such room")
             if stanza.type == "error":
                 await self._bounced(room, full)
@@ -87,6 +88,7 @@ class Messages:
         async with self.service.lock(room_jid):
             room = await self.service.room(room_jid)
             if room is None:
+                self.service.drop_lock(room_jid)
                 raise StanzaError("item-not-found", "no such room")
             if stanza.type == "error":
                 await self._bounced(room, full)

@@ -56,7 +56,9 @@ class Presences:
             room = await self.service.room(room_jid)
             occupant = room.occupant_of(full) if room is not None else None
             if stanza.type is not None:
-                if occupant is not None:  # unavailable (§7.14), or an error: it is gone (333)
+                if room is None:
+                    self.service.drop_lock(room_jid)
+                elif occupant is not None:  # unavailable (§7.14), or an error: it is gone (333)
                     await self.leave(room, full, stanza.el, ("333",) if stanza.type == "error" else ())
                 return True
             if occupant is None:

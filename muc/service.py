@@ -87,6 +87,16 @@ class MucService:
             lock = self.locks[jid] = asyncio.Lock()
         return lock
 
+    def drop_lock(self, jid: str) -> None:
+        """A stanza for a room that does not exist: its lock goes once released (the lock table
+        does not grow with every name tried)."""
+        asyncio.get_running_loop().call_soon(self._drop_idle_lock, jid)
+
+    def _drop_idle_lock(self, jid: str) -> None:
+        lock = self.locks.get(jid)
+        if jid not in self.rooms and lock is not None and not lock.locked():
+            del self.locks[jid]
+
     def forget(self, room: Room) -> None:
         """A temporary room whose last occupant left, or a destroyed room, vanishes (§10.9)."""
         if self.rooms.get(room.jid) is room:
@@ -151,6 +161,7 @@ class MucService:
     async def broadcast_message(self, room: Room, occupant: Occupant, original: etree._Element) -> etree._Element:
         el = room_message(room, occupant.nick, original, self.occupant_id(room, occupant.bare))
         await self.fan_out(room, lambda _viewer: 0, lambda _key: el)
+        el.attrib.pop("to", None)  # kept (history, the archive) as broadcast, for nobody in particular
         return el
 
     # -- persistence (through muc.actions) ----------------------------------------------------

@@ -139,3 +139,39 @@ async def test_a_presence_to_the_bare_room_is_refused(xmpp) -> None:
     alice.send_raw(f"<presence to='{ROOM}'/>")
     error = await take(alice.presences, presence_from(ROOM, "error"))
     assert error_condition(error) == "jid-malformed"
+
+
+async def test_stanzas_for_rooms_that_do_not_exist_leave_nothing_behind(xmpp) -> None:
+    from muc import operations
+
+    alice = await user(xmpp, "alice")
+    for n in range(3):
+        alice.send_raw(f"<message to='ghost{n}@conference.localhost' type='groupchat'><body>x</body></message>")
+        assert error_condition(await take(alice.messages, lambda m: m.get("type") == "error")) == "item-not-found"
+    alice.send_raw("<presence to='ghost@conference.localhost/me' type='unavailable'/>")
+    reply = await iq(alice, "set", "ghost@conference.localhost",
+                     "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='x' role='none'/></query>")
+    assert error_condition(reply) == "item-not-found"
+    service = operations.services(xmpp.server)[0]
+    assert not service.locks and not service.rooms
+
+
+async def test_logged_rooms_hand_their_messages_to_the_archive_event(xmpp) -> None:
+    seen = []
+    xmpp.server.hooks.add("muc/message", lambda room, el: seen.append((room, el)))
+    alice = await user(xmpp, "alice")
+    bob = await user(xmpp, "bob")
+    await instant_room(alice, ROOM, "Alice", {"muc#roomconfig_enablelogging": "1"})
+    await join(bob, ROOM, "Bob")
+    alice.send_raw(f"<message to='{ROOM}' type='groupchat'><subject>not archived</subject></message>")
+    await groupchat(alice, ROOM, "archived")
+    await next_groupchat(bob, body_is("archived"))
+    assert len(seen) == 1
+    room, el = seen[0]
+    assert str(room) == ROOM and el.get("from") == f"{ROOM}/Alice" and el.get("to") is None
+    assert el.findtext("{jabber:client}body") == "archived"
+    unlogged = "quiet@conference.localhost"
+    await instant_room(alice, unlogged, "Alice")
+    await groupchat(alice, unlogged, "not archived")
+    await next_groupchat(alice, body_is("not archived"))
+    assert len(seen) == 1
