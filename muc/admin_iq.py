@@ -159,6 +159,8 @@ class RoomAdmin:
     async def apply_item(self, room: Room, full: str | None, actor_nick: str | None,
                          item: etree._Element) -> None:
         reason = item.findtext(ns.q(ns.MUC_ADMIN, "reason"))
+        if item.get("role") is not None and item.get("affiliation") is not None:
+            raise MucError("bad-request", "an item changes a role or an affiliation, not both")  # §17.4
         if item.get("role") is not None:
             await self.set_role(room, full, item.get("nick") or "", item.get("role"), actor_nick, reason)
         elif item.get("affiliation") is not None:

@@ -87,6 +87,9 @@ class MucService:
             lock = self.locks[jid] = asyncio.Lock()
         return lock
 
+    def loop_call_later(self, delay: float, fn: Any, *args: Any) -> None:
+        asyncio.get_running_loop().call_later(delay, fn, *args)
+
     def drop_lock(self, jid: str) -> None:
         """A stanza for a room that does not exist: its lock goes once released (the lock table
         does not grow with every name tried)."""

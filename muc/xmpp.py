@@ -18,13 +18,14 @@ from django.conf import settings
 from muc import operations
 from muc.disco import ServiceDisco
 from muc.admin_iq import RoomAdmin
+from muc.iq_relay import IqRelay
 from muc.messages import Messages
 from muc.presence import Presences
 from muc.register import Registration
 from muc.service import MucService
 from xmppcore import ns
 from xmppcore.errors import StanzaError
-from xmppcore.stanza import Stanza, iq_result
+from xmppcore.stanza import Stanza
 from xmppd.modules import Identity
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ XEP_VERSION = "1.35.5"
 def setup(host: "Host") -> None:
     module = host.module("muc", xep="XEP-0045", title="Multi-User Chat", version=XEP_VERSION,
                          status="partial",
-                         notes="no room ad-hoc commands; IQs to occupants other than self-ping are refused")
+                         notes="no room ad-hoc commands; rooms live on the node that loaded them (no cluster hand-over)")
     for feature in (ns.MUC, ns.MUC_STABLE_ID, ns.MUC_SELF_PING, ns.OCCUPANT_ID, ns.RSM, ns.X_CONFERENCE):
         module.add_feature(feature)
     secret = settings.SECRET_KEY.encode()
@@ -62,7 +63,7 @@ def setup(host: "Host") -> None:
     module.iq("set", ns.MUC_ADMIN, "query", admin.admin_set, scope="bare")
     module.iq("get", ns.REGISTER, "query", register.get, scope="bare")
     module.iq("set", ns.REGISTER, "query", register.set, scope="bare")
-    module.hook("iq/full", _iq_to_occupant(service))
+    module.hook("iq/full", IqRelay(service).to_occupant)
     module.hook("disco/info/bare", disco.room_info)
     module.hook("disco/items/bare", disco.room_items)
     module.hook("disco/items/host", disco.public_rooms)
@@ -73,24 +74,6 @@ def _presence_to_room(stanza: Stanza) -> bool:
     if stanza.type in (None, "probe"):
         raise StanzaError("jid-malformed", "join with room@service/nick")
     return True
-
-
-def _iq_to_occupant(service: MucService):
-    async def handler(stanza: Stanza) -> bool:
-        """XEP-0410 §3: a ping to one's own occupant JID is answered by the room."""
-        if stanza.type not in ("get", "set"):
-            return True  # a response for an occupant: not forwarded
-        room = await service.room(str(stanza.to.bare))
-        occupant = room.occupant_of(str(stanza.from_)) if room is not None else None
-        if occupant is None:
-            raise StanzaError("not-acceptable", "you are not an occupant of this room",
-                              by=str(stanza.to.bare))
-        payload = stanza.payload
-        if payload is not None and payload.tag == ns.q(ns.PING, "ping") and occupant.nick == stanza.to.resource:
-            service.server.router.reply(stanza, iq_result(stanza))
-            return True
-        raise StanzaError("service-unavailable", "requests to other occupants are not relayed")
-    return handler
 
 
 def load(server: "Server") -> "Module":

@@ -4,6 +4,11 @@ XEP-0410 self-ping and XEP-0421 occupant ids."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
 from tests.muc.helpers import (ADMIN, CLIENT, DATA, OCC, OWNER, USER, codes, error_condition, groupchat,
                                instant_room, iq, item, join, next_groupchat, presence_from, q, take, user)
 
@@ -203,3 +208,25 @@ async def test_a_registered_user_enters_under_the_reserved_nick(xmpp) -> None:
     bob.send_raw(f"<presence to='{ROOM}/Whatever'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
     me = await take(bob.presences, lambda p: p.get("from") == f"{ROOM}/Bobby" and "110" in codes(p))
     assert codes(me) == {"110", "210"} and item(me).get("affiliation") == "member"
+
+
+async def test_iqs_to_occupants_are_relayed_without_revealing_jids(xmpp) -> None:
+    alice, (bob,) = await room_with(xmpp, "bob")
+    asked = []
+
+    def answer_version(iq) -> None:
+        asked.append(iq.xml)
+        reply = iq.reply()
+        reply.append(ET.fromstring("<query xmlns='jabber:iq:version'><name>bobclient</name></query>"))
+        reply.send()
+
+    bob.register_handler(Callback("version", MatchXPath("{jabber:client}iq/{jabber:iq:version}query"),
+                                  answer_version))
+    reply = await iq(alice, "get", f"{ROOM}/Bob", "<query xmlns='jabber:iq:version'/>")
+    assert reply.get("type") == "result" and reply.get("from") == f"{ROOM}/Bob"
+    assert reply.findtext("{jabber:iq:version}query/{jabber:iq:version}name") == "bobclient"
+    assert asked[0].get("from") == f"{ROOM}/Alice"
+    missing = await iq(alice, "get", f"{ROOM}/Nobody", "<query xmlns='jabber:iq:version'/>")
+    assert error_condition(missing) == "item-not-found"
+    both = await iq(alice, "set", ROOM, admin_item("nick='Bob' role='visitor' affiliation='member'"))
+    assert error_condition(both) == "bad-request"
