@@ -17,6 +17,7 @@ from django.conf import settings
 
 from muc import operations
 from muc.disco import ServiceDisco
+from muc.engine.config import MAX_HISTORY
 from muc.admin_iq import RoomAdmin
 from muc.iq_relay import IqRelay
 from muc.messages import Messages
@@ -45,7 +46,7 @@ def setup(host: "Host") -> None:
     secret = settings.SECRET_KEY.encode()
     service = MucService(host, secret)
     operations.register(service)
-    service.defaults = {"history_length": getattr(settings, "XMPP_MUC_HISTORY", 20)}
+    service.defaults = {"history_length": min(max(int(settings.XMPP_MUC_HISTORY), 0), MAX_HISTORY)}
     presences = Presences(service)
     messages = Messages(service, presences)
     admin = RoomAdmin(service, presences)

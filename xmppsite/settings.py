@@ -78,6 +78,7 @@ XMPP_OFFLINE_PER_SENDER = int(os.environ.get("XMPP_OFFLINE_PER_SENDER", "100")) 
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
 XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
+XMPP_MUC_HISTORY = int(os.environ.get("XMPP_MUC_HISTORY", "20"))  # history length of new rooms (0-200)
 XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
 XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
 XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")

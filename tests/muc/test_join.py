@@ -184,3 +184,14 @@ async def test_join_refusals(xmpp) -> None:
     members = "club@conference.localhost"
     await instant_room(alice, members, "Alice", {"muc#roomconfig_membersonly": "1"})
     assert await join_error(carol, members, "Carol") == "registration-required"
+
+
+async def test_an_occupant_whose_client_returns_an_error_is_removed(xmpp) -> None:
+    alice = await user(xmpp, "alice")
+    bob = await user(xmpp, "bob")
+    await instant_room(alice, ROOM, "Alice")
+    await join(bob, ROOM, "Bob")
+    bob.send_raw(f"<message to='{ROOM}' type='error'><error type='cancel'>"
+                 "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    gone = await take(alice.presences, presence_from(f"{ROOM}/Bob", "unavailable"))
+    assert codes(gone) == {"333"} and item(gone).get("role") == "none"
