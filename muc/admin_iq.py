@@ -74,11 +74,19 @@ class RoomAdmin:
     async def configure(self, room: Room, x: etree._Element) -> None:
         """§10.1.2 instant room (empty submit) / §10.2 configuration; occupants hear of it."""
         config, lists = apply_submission(room, x)
-        for bare in lists.get("owners", []):
-            room.affiliations[str(JID.parse(bare).bare)] = OWNER
-        for bare in lists.get("admins", []):
-            room.affiliations.setdefault(str(JID.parse(bare).bare), ADMIN)
+        for attr, affiliation in (("owners", OWNER), ("admins", ADMIN)):  # full lists (§10.2)
+            if attr in lists:
+                await self._replace_list(room, affiliation, {str(JID.parse(j).bare) for j in lists[attr]})
         await self.apply_config(room, config)
+
+    async def _replace_list(self, room: Room, affiliation: str, wanted: set[str]) -> None:
+        if affiliation == OWNER and not wanted:
+            raise MucError("not-acceptable", "a room keeps at least one owner")
+        current = set(room.with_affiliation(affiliation))
+        for bare in sorted(wanted - current):  # additions first: the last owner is never removed
+            await self.set_affiliation(room, None, bare, affiliation, None, None)
+        for bare in sorted(current - wanted):
+            await self.set_affiliation(room, None, bare, NONE, None, None)
 
     async def apply_config(self, room: Room, config: RoomConfig) -> None:
         was_locked, old = room.locked, room.config

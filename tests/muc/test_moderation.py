@@ -230,3 +230,25 @@ async def test_iqs_to_occupants_are_relayed_without_revealing_jids(xmpp) -> None
     assert error_condition(missing) == "item-not-found"
     both = await iq(alice, "set", ROOM, admin_item("nick='Bob' role='visitor' affiliation='member'"))
     assert error_condition(both) == "bad-request"
+
+
+async def test_the_configuration_form_carries_the_full_admin_list(xmpp) -> None:
+    alice, (bob,) = await room_with(xmpp, "bob")
+
+    def admins(*jids: str) -> str:
+        values = "".join(f"<value>{j}</value>" for j in jids)
+        return (f"<query xmlns='{OWNER}'><x xmlns='{DATA}' type='submit'>"
+                f"<field var='muc#roomconfig_roomadmins'>{values}</field></x></query>")
+
+    assert (await iq(alice, "set", ROOM, admins("bob@localhost"))).get("type") == "result"
+    made = await take(bob.presences, lambda p: p.get("from") == f"{ROOM}/Bob" and "110" in codes(p))
+    assert item(made).get("affiliation") == "admin" and item(made).get("role") == "moderator"
+    form = await iq(alice, "get", ROOM, f"<query xmlns='{OWNER}'/>")
+    listed = [f for f in form.iter(q(DATA, "field")) if f.get("var") == "muc#roomconfig_roomadmins"][0]
+    assert [v.text for v in listed.findall(q(DATA, "value"))] == ["bob@localhost"]
+    assert (await iq(alice, "set", ROOM, admins())).get("type") == "result"
+    unmade = await take(bob.presences, lambda p: p.get("from") == f"{ROOM}/Bob" and "110" in codes(p))
+    assert item(unmade).get("affiliation") == "none" and item(unmade).get("role") == "participant"
+    no_owner = (f"<query xmlns='{OWNER}'><x xmlns='{DATA}' type='submit'>"
+                "<field var='muc#roomconfig_roomowners'/></x></query>")
+    assert error_condition(await iq(alice, "set", ROOM, no_owner)) == "not-acceptable"
