@@ -53,6 +53,9 @@ async def test_admin_changes_reach_the_occupants(xmpp) -> None:
     await join(bob, ROOM, "Bob")
     await groupchat(bob, ROOM, "kept")
     await next_groupchat(bob, lambda m: m.findtext("{jabber:client}body") == "kept")
+    for service in operations.services(xmpp.server):
+        await service.flush()  # the history batch is written now, not while the admin writes (SQLite)
+    assert await db(lambda: HistoryMessage.objects.filter(room__jid=ROOM).count()) == 1
     admin = await db(_admin)
     room = await db(lambda: Room.objects.get(jid=ROOM))
     url = f"/admin/muc/room/{room.id}/change/"
@@ -74,9 +77,6 @@ async def test_admin_changes_reach_the_occupants(xmpp) -> None:
     assert await db(lambda: Affiliation.objects.get(room__jid=ROOM, jid="bob@localhost").affiliation) == "outcast"
     page = await sync_to_async(admin.get, thread_sensitive=False)("/admin/muc/historymessage/")
     assert page.status_code == 200
-    for service in operations.services(xmpp.server):
-        await service.flush()  # the history batch is written now rather than in a second
-    assert await db(lambda: HistoryMessage.objects.filter(room__jid=ROOM).count()) == 1
     r = await sync_to_async(admin.post, thread_sensitive=False)(f"/admin/muc/room/{room.id}/delete/", {"post": "yes"})
     assert r.status_code == 302
     gone = await take(alice.presences, presence_from(f"{ROOM}/Alice", "unavailable"))
