@@ -203,6 +203,12 @@ class RoomAdmin:
         """§9.1 ban (301), §9.3/§9.4 members (321), §10.3-§10.7 owners and admins."""
         change = room.set_affiliation(full, bare, affiliation, reason or "")
         await self.service.save_affiliation(room, bare, affiliation, reason or "")
+        if not change.occupants and affiliation != NONE:  # §18.1: the optional out-of-room 101 notice
+            notice = make("message", from_=room.jid)
+            x = etree.SubElement(notice, ns.q(ns.MUC_USER, "x"), nsmap={None: ns.MUC_USER})
+            etree.SubElement(x, ns.q(ns.MUC_USER, "item"), affiliation=affiliation, jid=bare)
+            etree.SubElement(x, ns.q(ns.MUC_USER, "status"), code="101")
+            await self.service.send(notice, bare)
         for occupant in change.occupants:
             if change.removed:
                 code = "301" if affiliation == OUTCAST else "321"

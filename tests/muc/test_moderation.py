@@ -252,3 +252,13 @@ async def test_the_configuration_form_carries_the_full_admin_list(xmpp) -> None:
     no_owner = (f"<query xmlns='{OWNER}'><x xmlns='{DATA}' type='submit'>"
                 "<field var='muc#roomconfig_roomowners'/></x></query>")
     assert error_condition(await iq(alice, "set", ROOM, no_owner)) == "not-acceptable"
+
+
+async def test_an_absent_user_hears_of_a_new_affiliation(xmpp) -> None:
+    alice, () = await room_with(xmpp)
+    dave = await user(xmpp, "dave")
+    made = await iq(alice, "set", ROOM, admin_item("jid='dave@localhost' affiliation='member'"))
+    assert made.get("type") == "result"
+    notice = await take(dave.messages, lambda m: m.find(q(USER, "x")) is not None)
+    assert notice.get("from") == ROOM and codes(notice) == {"101"}
+    assert item(notice).get("affiliation") == "member"
