@@ -99,6 +99,7 @@ XMPP_SM_REQUEST_DELAY = float(os.environ.get("XMPP_SM_REQUEST_DELAY", "1"))  # .
 # Component hosts (xmppd/hosts.py): each service's address, "{domain}" for every user domain;
 # an empty value turns the service off.
 XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
+XMPP_MUC_HISTORY = int(os.environ.get("XMPP_MUC_HISTORY", "20"))  # history length of new rooms (0-200)
 XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
 XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
 XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")
@@ -128,6 +129,7 @@ XMPP_MODULES = env_list(
         "plugins.caps",
         "privatexml.xmpp",
         "pubsub.xmpp",
+        "muc.xmpp",
         "xmppd.transports.websocket",
         "xmppd.transports.bosh",
         "xmppd.hostmeta",
@@ -179,6 +181,7 @@ INSTALLED_APPS = [
     "vcards",
     "privatexml",
     "pubsub",
+    "muc",
     "commands",
 ]
 

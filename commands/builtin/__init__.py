@@ -18,6 +18,7 @@ MODULES = (
     "commands.builtin.server",
     "commands.builtin.tokens",
     "commands.builtin.runs",
+    "commands.builtin.muc",
 )
 
 

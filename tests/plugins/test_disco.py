@@ -10,6 +10,7 @@ from slixmpp.exceptions import IqError
 
 from tests.clients import connect
 from tests.plugins.wire import error_condition, iq_get, q
+from xmppd.server import DEFAULT_COMPONENTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,8 @@ async def test_info_without_to_is_the_servers(xmpp) -> None:
     assert ("server", "im", "xmppsite") in identities(reply.find(q(INFO, "query")))
 
 
-async def test_items_of_the_domain_empty_then_from_a_hook(xmpp) -> None:
+async def test_items_of_the_domain_empty_then_from_a_hook(make_server) -> None:
+    xmpp = await make_server(components={service: "" for service in DEFAULT_COMPONENTS})  # no services
     alice = await connect(xmpp, await xmpp.add_user("alice"))
     reply = await iq_get(alice, "localhost", f"<query xmlns='{ITEMS}'/>")
     assert reply.get("type") == "result"
