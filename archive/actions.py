@@ -182,12 +182,13 @@ def _count(rows: QuerySet[ArchivedMessage]) -> int:
     """The size of the set, never by reading all of a large archive (half a second for
     100 000 rows on a busy PostgreSQL). PostgreSQL: the planner's estimate when it says
     more than 10 × EXACT_COUNT rows; else a count LIMITed to EXACT_COUNT + 1 rows, exact
-    when under it. Other databases (SQLite: a covering index, no MVCC): that bounded count,
-    then the count."""
+    when under it, read newest first (the (owner, id) / (owner, with_jid, id) index backward,
+    never a sequential scan that would meet a recent archive's rows last). Other databases
+    (SQLite: a covering index, no MVCC): that bounded count, then the count."""
     estimate = _estimate(rows) if connection.vendor == "postgresql" else None
     if estimate is not None and estimate > 10 * EXACT_COUNT:
         return estimate
-    bounded = rows.order_by()[:EXACT_COUNT + 1].count()
+    bounded = rows.order_by("-id")[:EXACT_COUNT + 1].count()
     if bounded <= EXACT_COUNT:
         return bounded
     return rows.count() if estimate is None else max(bounded, estimate)
