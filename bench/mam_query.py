@@ -9,6 +9,7 @@ runs in the DB thread, paging and counts included):
   last50         the last page of the whole archive
   deep-after     one page of 50 forward from a message 10% into the archive (keyset 'after')
   deep-before    one page of 50 back from that message (keyset 'before')
+  since          the first page after a date half-way through the archive ('start')
   fulltext       a word found in 1 body out of 1000 (PostgreSQL: the GIN index)
   count          <max>0</max>: the count alone (XEP-0059 §2.7; approximate above 10 000 rows
                  on PostgreSQL: "count" shows the exact and the reported figures)
@@ -118,11 +119,13 @@ def measure(owners: int, repeat: int) -> dict[str, Any]:
     size = mine.count()
     deep = mine.order_by("id").values_list("stanza_id", flat=True)[size // 10]
     with_contact = Filter(with_jid=JID.parse(contact(0)))
+    halfway = mine.order_by("id").values_list("timestamp", flat=True)[size // 2]
     cases = {
         "last50-with": lambda: actions.query(who, with_contact, ResultSet(max=50, before=""), 50),
         "last50": lambda: actions.query(who, Filter(), ResultSet(max=50, before=""), 50),
         "deep-after": lambda: actions.query(who, Filter(), ResultSet(max=50, after=deep), 50),
         "deep-before": lambda: actions.query(who, Filter(), ResultSet(max=50, before=deep), 50),
+        "since": lambda: actions.query(who, Filter(start=halfway), ResultSet(max=50), 50),
         "fulltext": lambda: actions.query(who, Filter(fulltext=RARE_WORD), ResultSet(max=50), 50),
         "count": lambda: actions.query(who, Filter(), ResultSet(max=0), 50),
     }

@@ -72,6 +72,19 @@ def test_counts_and_positions_read_a_bounded_number_of_rows(monkeypatch: pytest.
     assert ids(last) == ["id7", "id8", "id9"] and last.index == last.count - 3
 
 
+def test_time_bounds_are_id_ranges_and_may_match_nothing() -> None:
+    """§4.1.2: start/end become an id range (one lookup on the time index each); a bound
+    outside the archive is an empty, complete result with a count of 0."""
+    fill(6)
+    late = actions.query("bob@localhost", Filter(start=T0 + timedelta(minutes=4)),
+                         ResultSet(max=1, before=""), max_page=50)
+    assert ids(late) == ["id5"] and late.count == 2 and late.index == 1 and not late.complete
+    for flt in (Filter(start=T0 + timedelta(days=1)), Filter(end=T0 - timedelta(minutes=1)),
+                Filter(start=T0 + timedelta(minutes=3), end=T0 + timedelta(minutes=2))):
+        empty = actions.query("bob@localhost", flt, ResultSet(max=5), max_page=50)
+        assert empty.rows == [] and empty.complete and empty.count == 0 and empty.index is None
+
+
 def test_filters_by_time_resource_text_and_ids() -> None:
     fill(5)
     timed = actions.query("bob@localhost", Filter(start=T0 + timedelta(minutes=1),
