@@ -8,6 +8,7 @@ XEP-0059 <index/> (a client that asks for a position gets one).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from xmppd.storage import execute_many
 
 log = logging.getLogger(__name__)
 EXPIRY_CHUNK = 5000  # rows deleted per statement by the retention sweep
+EXACT_COUNT = 1000  # a query counts its set exactly up to this many rows (then estimates)
 
 
 class Row(NamedTuple):
@@ -160,16 +162,65 @@ class Result:
 
 
 def query(owner: str, flt: Filter, request: ResultSet | None, max_page: int) -> Result:
-    """XEP-0313 §4 with XEP-0059 paging, on the archive of `owner`."""
+    """XEP-0313 §4 with XEP-0059 paging, on the archive of `owner`.
+
+    Every statement is bounded: the page is a keyset index scan of `size + 1` rows, and the
+    count (XEP-0059 §2.2 <count/>, <first index>) counts at most EXACT_COUNT rows; a larger
+    set gets the planner's estimate, which §2.2 allows ("MAY be approximate")."""
     request = request or ResultSet()
     ids = _ids(owner, [flt.before_id, flt.after_id, *(flt.ids or ()), request.after,
                        request.before or None])
     rows = _filtered(owner, flt, ids)
-    count = rows.count()
+    count = _count(rows)
     size = max_page if request.max is None else min(request.max, max_page)
     page, complete = _page(rows, request, ids, size, count)
-    index = rows.filter(id__lt=page[0][3]).count() if page else None
+    index = _index(rows, request, page, complete, count)
     return Result([(uid, ts, xml) for uid, ts, xml, _ in page], complete, count, index)
+
+
+def _count(rows: QuerySet[ArchivedMessage]) -> int:
+    """The size of the set, never by reading all of a large archive (half a second for
+    100 000 rows on a busy PostgreSQL). PostgreSQL: the planner's estimate when it says
+    more than 10 × EXACT_COUNT rows; else a count LIMITed to EXACT_COUNT + 1 rows, exact
+    when under it, read newest first (the (owner, id) / (owner, with_jid, id) index backward,
+    never a sequential scan that would meet a recent archive's rows last). Other databases
+    (SQLite: a covering index, no MVCC): that bounded count, then the count."""
+    if rows.query.is_empty():
+        return 0
+    estimate = _estimate(rows) if connection.vendor == "postgresql" else None
+    if estimate is not None and estimate > 10 * EXACT_COUNT:
+        return estimate
+    bounded = rows.order_by("-id")[:EXACT_COUNT + 1].count()
+    if bounded <= EXACT_COUNT:
+        return bounded
+    return rows.count() if estimate is None else max(bounded, estimate)
+
+
+def _estimate(rows: QuerySet[ArchivedMessage]) -> int:
+    """The planner's row estimate for this set (its statistics, no row read)."""
+    sql, params = rows.order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _index(rows: QuerySet[ArchivedMessage], request: ResultSet, page: list[Item],
+           complete: bool, count: int) -> int | None:
+    """XEP-0059 §2.2: the position of the page's first item, from what is known when it is
+    at either end of the set, else a (bounded) count of the items before it."""
+    if not page:
+        return None
+    if request.index is not None:
+        return request.index
+    backward = request.before is not None and not request.after
+    if (not backward and not request.after) or (backward and complete):
+        return 0  # the page starts the set
+    if (backward and request.before == "") or (not backward and complete):
+        return max(count - len(page), 0)  # the page ends the set
+    return _count(rows.filter(id__lt=page[0][3]))
 
 
 def _ids(owner: str, uids: list[str | None]) -> dict[str, int]:
@@ -178,7 +229,7 @@ def _ids(owner: str, uids: list[str | None]) -> dict[str, int]:
     wanted = {u for u in uids if u}
     if not wanted:
         return {}
-    found = dict(ArchivedMessage.objects.filter(owner=owner, stanza_id__in=wanted)
+    found = dict(ArchivedMessage.objects.filter(owner=owner, stanza_id__in=wanted).order_by()
                  .values_list("stanza_id", "id"))
     if len(found) < len(wanted):
         raise StanzaError("item-not-found", "no such message in the archive")
@@ -192,9 +243,11 @@ def _filtered(owner: str, flt: Filter, ids: dict[str, int]) -> QuerySet[Archived
         if flt.with_jid.resource is not None:
             rows = rows.filter(with_resource=flt.with_jid.resource)
     if flt.start is not None:  # §4.1.2: inclusive bounds
-        rows = rows.filter(timestamp__gte=flt.start)
+        rows = _id_bound(rows.filter(timestamp__gte=flt.start), "id__gte",
+                         _edge(owner, "timestamp", "id", timestamp__gte=flt.start))
     if flt.end is not None:
-        rows = rows.filter(timestamp__lte=flt.end)
+        rows = _id_bound(rows.filter(timestamp__lte=flt.end), "id__lte",
+                         _edge(owner, "-timestamp", "-id", timestamp__lte=flt.end))
     if flt.after_id is not None:  # §4.1.3: exclusive
         rows = rows.filter(id__gt=ids[flt.after_id])
     if flt.before_id is not None:
@@ -204,6 +257,22 @@ def _filtered(owner: str, flt: Filter, ids: dict[str, int]) -> QuerySet[Archived
     if flt.fulltext:
         rows = _fulltext(rows, flt.fulltext)
     return rows
+
+
+def _edge(owner: str, *order: str, **bound: datetime) -> int | None:
+    """The id of the archive's first row (in `order`) within a time bound: one step on the
+    (owner, timestamp) index. The archive is chronological by id (rows are written in the
+    order they were routed), so a start/end filter is also an id range, which the keyset
+    page scans on the (owner, id) index; PostgreSQL's planner otherwise reads the primary
+    key from the far end of the table, filtering on the time (half a second at 1M rows)."""
+    return (ArchivedMessage.objects.filter(owner=owner, **bound).order_by(*order)
+            .values_list("id", flat=True).first())
+
+
+def _id_bound(rows: QuerySet[ArchivedMessage], lookup: str,
+              edge: int | None) -> QuerySet[ArchivedMessage]:
+    """The rows narrowed to the id range of a time bound; none when no row is within it."""
+    return rows.none() if edge is None else rows.filter(**{lookup: edge})
 
 
 def is_fulltext_indexed() -> bool:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from archive import actions
 from archive.actions import Row
@@ -49,6 +51,38 @@ def test_pages_are_keyset_slices_in_order() -> None:
     assert ids(window) == ["id4", "id5"] and window.complete
     by_index = actions.query("bob@localhost", Filter(), ResultSet(max=2, index=9), max_page=50)
     assert ids(by_index) == ["id9", "id100"] and by_index.complete
+
+
+def test_counts_and_positions_read_a_bounded_number_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """XEP-0059 §2.2: <count/> and <first index> may be approximate; below EXACT_COUNT they
+    are exact and every COUNT has a LIMIT (never a scan of a whole archive)."""
+    monkeypatch.setattr(actions, "EXACT_COUNT", 5)
+    fill(10)
+    middle = actions.query("bob@localhost", Filter(), ResultSet(max=2, after="id2"), max_page=50)
+    with CaptureQueriesContext(connection) as queries:
+        few = actions.query("bob@localhost", Filter(before_id="id4"), ResultSet(max=2, before=""),
+                            max_page=50)
+    assert ids(middle) == ["id3", "id4"] and middle.index == 3 and not middle.complete
+    assert ids(few) == ["id2", "id3"] and few.count == 4 and few.index == 2
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 6" in sql for sql in counts)
+    big = actions.query("bob@localhost", Filter(), ResultSet(max=0), max_page=50)
+    assert big.rows == [] and (big.count > 5 if connection.vendor == "postgresql" else big.count == 10)
+    last = actions.query("bob@localhost", Filter(), ResultSet(max=3, before=""), max_page=50)
+    assert ids(last) == ["id7", "id8", "id9"] and last.index == last.count - 3
+
+
+def test_time_bounds_are_id_ranges_and_may_match_nothing() -> None:
+    """§4.1.2: start/end become an id range (one lookup on the time index each); a bound
+    outside the archive is an empty, complete result with a count of 0."""
+    fill(6)
+    late = actions.query("bob@localhost", Filter(start=T0 + timedelta(minutes=4)),
+                         ResultSet(max=1, before=""), max_page=50)
+    assert ids(late) == ["id5"] and late.count == 2 and late.index == 1 and not late.complete
+    for flt in (Filter(start=T0 + timedelta(days=1)), Filter(end=T0 - timedelta(minutes=1)),
+                Filter(start=T0 + timedelta(minutes=3), end=T0 + timedelta(minutes=2))):
+        empty = actions.query("bob@localhost", flt, ResultSet(max=5), max_page=50)
+        assert empty.rows == [] and empty.complete and empty.count == 0 and empty.index is None
 
 
 def test_filters_by_time_resource_text_and_ids() -> None:
