@@ -23,6 +23,7 @@ from muc.iq_relay import IqRelay
 from muc.messages import Messages
 from muc.presence import Presences
 from muc.register import Registration
+from muc.room_commands import attach as attach_room_commands
 from muc.service import MucService
 from xmppcore import ns
 from xmppcore.errors import StanzaError
@@ -40,7 +41,7 @@ XEP_VERSION = "1.35.5"
 def setup(host: "Host") -> None:
     module = host.module("muc", xep="XEP-0045", title="Multi-User Chat", version=XEP_VERSION,
                          status="partial",
-                         notes="no room ad-hoc commands; rooms live on the node that loaded them (no cluster hand-over)")
+                         notes="room ad-hoc commands for owners: destroy, subject, kick; rooms live on the node that loaded them (no cluster hand-over)")
     for feature in (ns.MUC, ns.MUC_STABLE_ID, ns.MUC_SELF_PING, ns.OCCUPANT_ID, ns.RSM, ns.X_CONFERENCE):
         module.add_feature(feature)
     secret = settings.SECRET_KEY.encode()
@@ -53,6 +54,7 @@ def setup(host: "Host") -> None:
     service.admin = admin
     disco = ServiceDisco(service)
     register = Registration(service)
+    attach_room_commands(service)
     host.server.hooks.add("server/started", service.load_all)
     module.hook("presence/full", presences.to_occupant)
     module.hook("presence/bare", _presence_to_room)
