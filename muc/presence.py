@@ -173,3 +173,13 @@ class Presences:
                             actor=actor, reason=reason)
         if room.is_empty() and not room.config.persistent and not room.locked:
             self.service.forget(room)
+
+    async def shut_down(self) -> None:
+        """XEP-0045 #service-shutdown-kick, status 332: the service shuts down; every occupant's
+        own sessions get their unavailable presence with 110 and 332, as in its example (the
+        others are leaving too: O(sessions), not N²)."""
+        for room in list(self.service.rooms.values()):
+            async with self.service.lock(room.jid):
+                for occupant in list(room.occupants.values()):
+                    fulls = room.remove(occupant)
+                    await self.announce(room, occupant, ("332",), recipients=[], own=fulls, unavailable=True)

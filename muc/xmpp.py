@@ -56,6 +56,7 @@ def setup(host: "Host") -> None:
     register = Registration(service)
     attach_room_commands(service)
     host.server.hooks.add("server/started", service.load_all)
+    host.server.hooks.add("server/closing", lambda *_args: presences.shut_down())
     module.hook("presence/full", presences.to_occupant)
     module.hook("presence/bare", _presence_to_room)
     module.hook("message/bare", messages.to_room)
