@@ -75,6 +75,11 @@ class Presences:
         x = stanza.el.find(ns.q(ns.MUC, "x"))
         password = x.findtext(ns.q(ns.MUC, "password")) if x is not None else None
         creating = room is None
+        if creating and not self.service.may_create(str(stanza.from_.bare)):
+            refused = StanzaError("not-allowed", "you own as many rooms as you may")  # §10.1.1
+            await self.service.send(join_error(room_jid, nick, full, refused.to_element()), full)
+            self.service.drop_lock(room_jid)
+            return
         if creating:  # §10.1.1: a new room is locked until its owner configures it
             room = Room(room_jid, RoomConfig(**self.service.defaults), locked=True)
         reserved = room.nicks.get(str(stanza.from_.bare))

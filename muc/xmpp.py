@@ -18,6 +18,7 @@ from django.conf import settings
 from muc import operations
 from muc.disco import ServiceDisco
 from muc.engine.config import MAX_HISTORY
+from muc.engine.limits import parse_rate
 from muc.admin_iq import RoomAdmin
 from muc.iq_relay import IqRelay
 from muc.messages import Messages
@@ -48,6 +49,8 @@ def setup(host: "Host") -> None:
     service = MucService(host, secret)
     operations.register(service)
     service.defaults = {"history_length": min(max(int(settings.XMPP_MUC_HISTORY), 0), MAX_HISTORY)}
+    service.max_rooms_per_user = int(settings.XMPP_MUC_MAX_ROOMS_PER_USER)
+    service.message_rate = parse_rate(str(settings.XMPP_MUC_MESSAGE_RATE))
     presences = Presences(service)
     messages = Messages(service, presences)
     admin = RoomAdmin(service, presences)
