@@ -52,6 +52,8 @@ class Messages:
 
     async def groupchat(self, room: Room, full: str, el: etree._Element) -> None:
         occupant = room.check_groupchat(full)
+        if not self.service.may_send(occupant):  # XMPP_MUC_MESSAGE_RATE, as Prosody's muc_limits
+            raise StanzaError("resource-constraint", "you are sending messages too fast", "wait")
         subject = el.find(_SUBJECT)
         if subject is not None and el.find(_BODY) is None:  # §8.1: a subject change
             room.check_subject(occupant)

@@ -75,6 +75,11 @@ class Presences:
         x = stanza.el.find(ns.q(ns.MUC, "x"))
         password = x.findtext(ns.q(ns.MUC, "password")) if x is not None else None
         creating = room is None
+        if creating and not self.service.may_create(str(stanza.from_.bare)):
+            refused = StanzaError("not-allowed", "you own as many rooms as you may")  # §10.1.1
+            await self.service.send(join_error(room_jid, nick, full, refused.to_element()), full)
+            self.service.drop_lock(room_jid)
+            return
         if creating:  # §10.1.1: a new room is locked until its owner configures it
             room = Room(room_jid, RoomConfig(**self.service.defaults), locked=True)
         reserved = room.nicks.get(str(stanza.from_.bare))
@@ -173,3 +178,13 @@ class Presences:
                             actor=actor, reason=reason)
         if room.is_empty() and not room.config.persistent and not room.locked:
             self.service.forget(room)
+
+    async def shut_down(self) -> None:
+        """XEP-0045 #service-shutdown-kick, status 332: the service shuts down; every occupant's
+        own sessions get their unavailable presence with 110 and 332, as in its example (the
+        others are leaving too: O(sessions), not N²)."""
+        for room in list(self.service.rooms.values()):
+            async with self.service.lock(room.jid):
+                for occupant in list(room.occupants.values()):
+                    fulls = room.remove(occupant)
+                    await self.announce(room, occupant, ("332",), recipients=[], own=fulls, unavailable=True)

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import hmac
 import logging
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -17,6 +18,8 @@ from lxml import etree
 
 from muc import actions
 from muc.engine.history import Entry
+from muc.engine.limits import TokenBucket
+from muc.engine.roles import OWNER
 from muc.engine.room import Occupant, Room
 from muc.stanzas import room_message
 from xmppcore.jid import JID
@@ -46,6 +49,8 @@ class MucService:
         self._occupant_ids: dict[tuple[str, str], str] = {}
         self.defaults: dict[str, Any] = {}  # RoomConfig values of new rooms
         self.admin: Any = None  # muc.admin_iq.RoomAdmin: the removals and destruction operators use
+        self.message_rate: tuple[float, float] | None = None  # (per second, burst) of an occupant
+        self.max_rooms_per_user = 0  # rooms a user may own when creating one (0: no limit)
 
     # -- rooms -----------------------------------------------------------------------------
     async def room(self, jid: str) -> Room | None:
@@ -80,6 +85,23 @@ class MucService:
             room.history.add(Entry(stamp, nick, el, len(xml)))
         self.rooms[jid] = room
         return room
+
+    def may_create(self, bare: str) -> bool:
+        """XMPP_MUC_MAX_ROOMS_PER_USER: counted over the rooms in memory (every persistent room
+        is, from the start) at a room's creation only, never on the message path."""
+        limit = self.max_rooms_per_user
+        if limit <= 0:
+            return True
+        return sum(1 for room in self.rooms.values() if room.affiliations.get(bare) == OWNER) < limit
+
+    def may_send(self, occupant: Occupant) -> bool:
+        """XMPP_MUC_MESSAGE_RATE: the occupant's token bucket (O(1))."""
+        if self.message_rate is None:
+            return True
+        now = time.monotonic()
+        if occupant.bucket is None:
+            occupant.bucket = TokenBucket.full(*self.message_rate, now)
+        return occupant.bucket.take(now)
 
     def lock(self, jid: str) -> asyncio.Lock:
         lock = self.locks.get(jid)

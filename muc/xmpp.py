@@ -18,11 +18,13 @@ from django.conf import settings
 from muc import operations
 from muc.disco import ServiceDisco
 from muc.engine.config import MAX_HISTORY
+from muc.engine.limits import parse_rate
 from muc.admin_iq import RoomAdmin
 from muc.iq_relay import IqRelay
 from muc.messages import Messages
 from muc.presence import Presences
 from muc.register import Registration
+from muc.room_commands import attach as attach_room_commands
 from muc.service import MucService
 from xmppcore import ns
 from xmppcore.errors import StanzaError
@@ -40,20 +42,24 @@ XEP_VERSION = "1.35.5"
 def setup(host: "Host") -> None:
     module = host.module("muc", xep="XEP-0045", title="Multi-User Chat", version=XEP_VERSION,
                          status="partial",
-                         notes="no room ad-hoc commands; rooms live on the node that loaded them (no cluster hand-over)")
+                         notes="room ad-hoc commands for owners: destroy, subject, kick; rooms live on the node that loaded them (no cluster hand-over)")
     for feature in (ns.MUC, ns.MUC_STABLE_ID, ns.MUC_SELF_PING, ns.OCCUPANT_ID, ns.RSM, ns.X_CONFERENCE):
         module.add_feature(feature)
     secret = settings.SECRET_KEY.encode()
     service = MucService(host, secret)
     operations.register(service)
     service.defaults = {"history_length": min(max(int(settings.XMPP_MUC_HISTORY), 0), MAX_HISTORY)}
+    service.max_rooms_per_user = int(settings.XMPP_MUC_MAX_ROOMS_PER_USER)
+    service.message_rate = parse_rate(str(settings.XMPP_MUC_MESSAGE_RATE))
     presences = Presences(service)
     messages = Messages(service, presences)
     admin = RoomAdmin(service, presences)
     service.admin = admin
     disco = ServiceDisco(service)
     register = Registration(service)
+    attach_room_commands(service)
     host.server.hooks.add("server/started", service.load_all)
+    host.server.hooks.add("server/closing", lambda *_args: presences.shut_down())
     module.hook("presence/full", presences.to_occupant)
     module.hook("presence/bare", _presence_to_room)
     module.hook("message/bare", messages.to_room)

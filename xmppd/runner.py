@@ -54,6 +54,8 @@ class Runner:
         for listener in self.listeners:
             if listener.server is not None:
                 listener.server.close()
+        # Last words to the sessions before they end (XEP-0045 status 332, for one).
+        await self.server.hooks.fire_all("server/closing", self.server)
         for session in self.server.sessions.all():
             session.closer(condition)
         await self.server.hooks.fire_all("server/stopping", self.server)

@@ -100,6 +100,11 @@ XMPP_SM_REQUEST_DELAY = float(os.environ.get("XMPP_SM_REQUEST_DELAY", "1"))  # .
 # an empty value turns the service off.
 XMPP_MUC_HOST = os.environ.get("XMPP_MUC_HOST", "conference.{domain}")
 XMPP_MUC_HISTORY = int(os.environ.get("XMPP_MUC_HISTORY", "20"))  # history length of new rooms (0-200)
+# Rooms one user may own when creating another (0: no limit); over it: <not-allowed/> (§10.1.1).
+XMPP_MUC_MAX_ROOMS_PER_USER = int(os.environ.get("XMPP_MUC_MAX_ROOMS_PER_USER", "100"))
+# Messages an occupant may send to a room: "rate/burst" a second ("" or "0": no limit); over it
+# the message bounces with <resource-constraint/> type wait.
+XMPP_MUC_MESSAGE_RATE = os.environ.get("XMPP_MUC_MESSAGE_RATE", "10/20")
 XMPP_PUBSUB_HOST = os.environ.get("XMPP_PUBSUB_HOST", "pubsub.{domain}")
 XMPP_PROXY_HOST = os.environ.get("XMPP_PROXY_HOST", "proxy.{domain}")
 XMPP_UPLOAD_HOST = os.environ.get("XMPP_UPLOAD_HOST", "upload.{domain}")

@@ -96,6 +96,13 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+def _as_reply(shaped: Any) -> Reply:
+    """A reply of a provider below `commands` in the layers: an object with Reply's fields."""
+    return Reply(shaped.status, getattr(shaped, "form", None), tuple(getattr(shaped, "actions", ())),
+                 getattr(shaped, "default", None), list(getattr(shaped, "notes", ())),
+                 list(getattr(shaped, "extra", ())))
+
+
 class ProvidedNode(Node):
     """A provided command as a node of the session machine."""
 
@@ -127,6 +134,8 @@ class ProvidedNode(Node):
             reply = await _maybe_await(self.command.execute(self._request(sess)))
         except forms.FormError as exc:
             raise bad_payload(str(exc)) from None
+        if not isinstance(reply, Reply) and hasattr(reply, "status"):
+            reply = _as_reply(reply)  # from a module below `commands` (the same shape)
         if not isinstance(reply, Reply) or reply.status == "executing":
             raise TypeError(f"{self.node}: execute must return a completed or canceled Reply")
         return reply

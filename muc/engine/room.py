@@ -27,6 +27,7 @@ class Occupant:
     bare: str
     role: str
     sessions: dict[str, Any] = field(default_factory=dict)  # full JID -> presence payload
+    bucket: Any = None  # limits.TokenBucket of its messages to the room, made at the first one
 
     @property
     def presence(self) -> Any:
