@@ -109,18 +109,19 @@ def do_store_synced(username: str, domain: str, fragments: dict[str, str],
         return _text(before), _text(after if after is not None else empty_storage()) or ""
 
 
-def do_replace_bookmarks(username: str, domain: str, storage: str) -> str | None:
-    """A legacy <storage/> from PEP `storage:bookmarks` into private storage (no quota: PEP
-    bounds it); the one it replaced, serialized, or None."""
+def do_replace_bookmarks(username: str, domain: str, storage: str, quota: int) -> str | None:
+    """A legacy <storage/> from PEP `storage:bookmarks` into private storage; the one it
+    replaced, serialized, or None. QuotaExceeded as `do_store`."""
     with transaction.atomic():
         before = _stored_storage(username, domain)
-        do_store(username, domain, {ns.BOOKMARKS: wrap([etree.fromstring(storage, PARSER)])}, 0)
+        do_store(username, domain, {ns.BOOKMARKS: wrap([etree.fromstring(storage, PARSER)])}, quota)
         return _text(before)
 
 
-def do_merge_native(username: str, domain: str, items: list[tuple[str, str]]) -> str:
+def do_merge_native(username: str, domain: str, items: list[tuple[str, str]], quota: int) -> str:
     """XEP-0402 §5.3.1: the `urn:xmpp:bookmarks:1` items (id, payload) collated into one legacy
-    <storage/>, the stored <url/> bookmarks kept; stored in private storage and returned."""
+    <storage/>, the stored <url/> bookmarks kept; stored in private storage and returned.
+    QuotaExceeded as `do_store`."""
     native = []
     for item_id, payload in items:
         item = etree.Element(ns.q(ns.PUBSUB, "item"), id=item_id)
@@ -129,7 +130,7 @@ def do_merge_native(username: str, domain: str, items: list[tuple[str, str]]) ->
         native.append(item)
     with transaction.atomic():
         storage = bookmarks.to_legacy(native, keep=_stored_storage(username, domain))
-        do_store(username, domain, {ns.BOOKMARKS: wrap([storage])}, 0)
+        do_store(username, domain, {ns.BOOKMARKS: wrap([storage])}, quota)
     return etree.tostring(storage, encoding="unicode")
 
 

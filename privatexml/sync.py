@@ -15,6 +15,7 @@ and `#compat-pep` in its disco#info (§5.3).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -28,13 +29,14 @@ from xmppd.storage import db
 if TYPE_CHECKING:
     from xmppd.server import Server
 
+log = logging.getLogger(__name__)
 FEATURES = (f"{ns.BOOKMARKS2}#compat", f"{ns.BOOKMARKS2}#compat-pep")
 LEGACY_ITEM = "current"  # XEP-0048 §3.3 / XEP-0223: the one item of PEP storage:bookmarks
-_MAX = "1000"  # pubsub's largest max_items ("max")
+MAX_ITEMS = 1000  # pubsub's largest max_items, what "max" gives (pubsub.engine.config)
 # XEP-0402 §3 node configuration (the server creates the node as a client would); XEP-0223
 # for the legacy node. Both private (whitelist), persistent, no last item on presence.
 NATIVE_CONFIG: dict[str, Any] = {
-    "pubsub#access_model": "whitelist", "pubsub#persist_items": True, "pubsub#max_items": int(_MAX),
+    "pubsub#access_model": "whitelist", "pubsub#persist_items": True, "pubsub#max_items": MAX_ITEMS,
     "pubsub#send_last_published_item": "never", "pubsub#notify_delete": True, "pubsub#notify_retract": True}
 LEGACY_CONFIG: dict[str, Any] = {
     "pubsub#access_model": "whitelist", "pubsub#persist_items": True, "pubsub#max_items": 1,
@@ -42,9 +44,19 @@ LEGACY_CONFIG: dict[str, Any] = {
 _PARSER = actions.PARSER
 
 
+def legacy_list(items: list[tuple[str, str]]) -> str | None:
+    """The <storage/> of PEP storage:bookmarks: the payload of `current`; an empty list when
+    it was retracted; None (nothing to copy) when `current` holds something else."""
+    current = next((payload for item_id, payload in items if item_id == LEGACY_ITEM), None)
+    if not current:
+        return etree.tostring(actions.empty_storage(), encoding="unicode")
+    return current if etree.fromstring(current, _PARSER).tag == ns.q(ns.BOOKMARKS, "storage") else None
+
+
 class BookmarkSync:
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: "Server", quota: int) -> None:
         self.hooks = server.hooks
+        self.quota = quota  # XMPP_PRIVATE_QUOTA: PEP-made bookmarks count against it too
 
     async def write(self, service: str, node: str, config: dict[str, Any],
                     publish: list[tuple[str, str]], retract: list[str] | None = None) -> None:
@@ -70,14 +82,19 @@ class BookmarkSync:
         except InvalidJID:
             return None
         items = await self.hooks.fire("pep/read-items", service, node) or []
-        if node == ns.BOOKMARKS2:
-            storage = await db(actions.do_merge_native, owner.local, owner.domain, items)
-            await self.write(service, ns.BOOKMARKS, LEGACY_CONFIG, [(LEGACY_ITEM, storage)])
+        try:
+            if node == ns.BOOKMARKS2:
+                storage = await db(actions.do_merge_native, owner.local, owner.domain, items, self.quota)
+                await self.write(service, ns.BOOKMARKS, LEGACY_CONFIG, [(LEGACY_ITEM, storage)])
+                return None
+            after = legacy_list(items)
+            if after is None:
+                return None
+            before = await db(actions.do_replace_bookmarks, owner.local, owner.domain, after, self.quota)
+        except actions.QuotaExceeded:
+            # The PEP write stands (its IQ is answered); private storage keeps the older list.
+            log.warning("bookmarks of %s not copied to private storage: over XMPP_PRIVATE_QUOTA", service)
             return None
-        after = next((payload for item_id, payload in items if item_id == LEGACY_ITEM and payload), None)
-        if after is None or etree.fromstring(after, _PARSER).tag != ns.q(ns.BOOKMARKS, "storage"):
-            after = etree.tostring(actions.empty_storage(), encoding="unicode")
-        before = await db(actions.do_replace_bookmarks, owner.local, owner.domain, after)
         await self.legacy_replaced(service, before, after, to_legacy_pep=False)
         return None
 

@@ -111,7 +111,7 @@ def load(server: "Server") -> "Module":
     compat = server.module("bookmarks2", xep="XEP-0402", title="PEP Native Bookmarks", version="1.2.0",
                            status="complete", notes="#compat and #compat-pep: private storage, "
                                                     "storage:bookmarks and urn:xmpp:bookmarks:1 in step")
-    sync = BookmarkSync(server)
+    sync = BookmarkSync(server, quota)
     compat.hook("pep/item-changed", sync.on_pep_change)
     compat.hook("disco/info/bare", sync.info)
     storage = PrivateStorage(server, quota, sync)

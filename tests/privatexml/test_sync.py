@@ -144,3 +144,34 @@ async def test_legacy_pep_client_reaches_private_storage_and_native_node(xmpp):
     assert event_items(message, NATIVE).find(q(EVENT, "retract")).get("id") == ROOM
     assert (await private_storage(pep_client)).find(q(LEGACY, "conference")) is None
     assert await items(modern, NATIVE) == []
+
+
+async def test_contacts_get_no_bookmark_events_and_other_namespaces_stay_private(xmpp):
+    from tests.pubsub.helpers import subscribe_presence
+
+    await accounts(xmpp, "alice", "bob")
+    await subscribe_presence(xmpp, "bob", "alice")
+    bob = await login(xmpp, "bob", NATIVE, LEGACY)  # a contact who asks for bookmarks
+    old = await legacy_client(xmpp, "alice", "old")
+    modern = await login(xmpp, "alice", NATIVE, LEGACY, resource="modern")
+    ok(await iq(old, "set", None, f"<query xmlns='{PRIVATE}'><prefs xmlns='urn:test:prefs'/></query>"))
+    bookmarks = Bookmarks()
+    bookmarks.add_conference(ROOM, "Puck", password="secret")
+    await old["xep_0048"].set_bookmarks(bookmarks, method="xep_0049")
+    nodes = {event_of(await next_event(modern))[0].get("node") for _ in range(2)}
+    assert nodes == {NATIVE, LEGACY}  # the bookmark set only: the other namespace made no event
+    await nothing_more(modern, modern.messages)
+    await nothing_more(bob, bob.messages, after=(modern,))  # whitelist nodes: the owner only
+    denied = await iq(bob, "get", "alice@localhost", f"<pubsub xmlns='{PUBSUB}'><items node='{NATIVE}'/></pubsub>")
+    assert denied.get("type") == "error"
+
+
+async def test_a_non_storage_legacy_item_leaves_private_storage_alone(xmpp):
+    await accounts(xmpp, "alice")
+    old = await legacy_client(xmpp, "alice", "old")
+    bookmarks = Bookmarks()
+    bookmarks.add_conference(ROOM, "Puck")
+    await old["xep_0048"].set_bookmarks(bookmarks, method="xep_0049")
+    ok(await publish(old, LEGACY, "<other xmlns='urn:test:other'/>", item_id="current", to=None))
+    assert (await private_storage(old)).find(q(LEGACY, "conference")).get("jid") == ROOM
+    assert [i.get("id") for i in await items(old, NATIVE)] == [ROOM]
