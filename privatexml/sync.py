@@ -98,8 +98,10 @@ class BookmarkSync:
         await self.legacy_replaced(service, before, after, to_legacy_pep=False)
         return None
 
-    @staticmethod
-    def info(stanza: Stanza, query: etree._Element) -> None:
-        """disco#info of the account (bare JID): the compatibility features (§5.3)."""
+    def info(self, stanza: Stanza, query: etree._Element) -> None:
+        """disco#info of the account (bare JID): the compatibility features (§5.3), when PEP
+        (the pubsub module's seam) is there to keep in step with."""
+        if not self.hooks.has("pep/write"):
+            return None
         for feature in FEATURES:
             etree.SubElement(query, ns.q(ns.DISCO_INFO, "feature"), var=feature)
