@@ -9,8 +9,8 @@ IQ handlers:
 Errors (§3, type modify): <not-acceptable/> for a query without a child, a get naming more
 than one, a child in no namespace or in a reserved one ('jabber:*', 'http://jabber.org/*',
 'vcard-temp'), and a set that would take the account past XMPP_PRIVATE_QUOTA bytes.
-XEP-0048 bookmarks (`storage:bookmarks`) are ordinary private data here; `privatexml.bookmarks`
-converts them to and from XEP-0402 items.
+XEP-0048 bookmarks (`storage:bookmarks`) are stored as any private data, then mirrored to PEP
+`storage:bookmarks` and XEP-0402 `urn:xmpp:bookmarks:1` (`privatexml.sync`, XEP-0402 §5.3).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from privatexml import actions
+from privatexml.sync import BookmarkSync
 from xmppcore import ns
 from xmppcore.errors import StanzaError
 from xmppcore.stanza import Stanza, iq_result
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
     from xmppd.server import Server
 
 _QUERY = ns.q(ns.PRIVATE, "query")
-# Our own XML, read back from the database: still parsed with entities and network off.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_PARSER = actions.PARSER
 RESERVED_PREFIXES = ("jabber:", "http://jabber.org/")
 RESERVED = frozenset({ns.VCARD})
 
@@ -54,20 +54,11 @@ def _elements(query: etree._Element) -> list[etree._Element]:
             and not isinstance(child, etree._ProcessingInstruction)]
 
 
-def _wrap(elements: list[etree._Element]) -> str:
-    """The elements of one namespace inside a <query/>, serialized for storage."""
-    query = etree.Element(_QUERY, nsmap={None: ns.PRIVATE})
-    for el in elements:
-        stored = copy.deepcopy(el)
-        stored.tail = None
-        query.append(stored)
-    etree.cleanup_namespaces(query)
-    return etree.tostring(query, encoding="unicode")
-
-
 class PrivateStorage:
-    def __init__(self, quota: int) -> None:
+    def __init__(self, server: "Server", quota: int, sync: BookmarkSync) -> None:
+        self.server = server
         self.quota = quota
+        self.sync = sync
 
     async def get(self, stanza: Stanza) -> etree._Element:
         owner = stanza.from_.bare
@@ -84,7 +75,7 @@ class PrivateStorage:
                 query.append(el)
         return iq_result(stanza, query)
 
-    async def set(self, stanza: Stanza) -> etree._Element:
+    async def set(self, stanza: Stanza) -> etree._Element | bool:
         owner = stanza.from_.bare
         children = _elements(stanza.payload)
         if not children:  # §2.3: at least one child
@@ -92,12 +83,15 @@ class PrivateStorage:
         grouped: dict[str, list[etree._Element]] = {}
         for child in children:
             grouped.setdefault(namespace_of(child), []).append(child)
-        fragments = {namespace: _wrap(elements) for namespace, elements in grouped.items()}
+        fragments = {namespace: actions.wrap(elements) for namespace, elements in grouped.items()}
         try:
-            await db(actions.do_store, owner.local, owner.domain, fragments, self.quota)
+            bookmarks = await db(actions.do_store_synced, owner.local, owner.domain, fragments, self.quota)
         except actions.QuotaExceeded as err:
             raise StanzaError("not-acceptable", str(err)) from None
-        return iq_result(stanza)
+        self.server.router.reply(stanza, iq_result(stanza))
+        if bookmarks is not None:  # XEP-0402 §5.3.2, after the answer
+            await self.sync.legacy_replaced(str(owner), *bookmarks, to_legacy_pep=True)
+        return True
 
     @staticmethod
     async def forbidden(stanza: Stanza) -> etree._Element:
@@ -112,9 +106,15 @@ def load(server: "Server") -> "Module":
         "privatexml", xep="XEP-0049", title="Private XML Storage", version="1.2", status="complete",
         notes=f"own data only; reserved namespaces refused; {quota} bytes per account "
               f"(XMPP_PRIVATE_QUOTA)")
-    server.module("bookmarks", xep="XEP-0048", title="Bookmarks", version="1.2",
-                  status="partial", notes="in private XML storage; PEP comes with the pubsub app")
-    storage = PrivateStorage(quota)
+    server.module("bookmarks", xep="XEP-0048", title="Bookmarks", version="1.2", status="complete",
+                  notes="in private XML storage and in PEP storage:bookmarks, kept in step")
+    compat = server.module("bookmarks2", xep="XEP-0402", title="PEP Native Bookmarks", version="1.2.0",
+                           status="complete", notes="#compat and #compat-pep: private storage, "
+                                                    "storage:bookmarks and urn:xmpp:bookmarks:1 in step")
+    sync = BookmarkSync(server, quota)
+    compat.hook("pep/item-changed", sync.on_pep_change)
+    compat.hook("disco/info/bare", sync.info)
+    storage = PrivateStorage(server, quota, sync)
     module.iq("get", ns.PRIVATE, "query", storage.get, scope="self")
     module.iq("set", ns.PRIVATE, "query", storage.set, scope="self")
     module.iq("get", ns.PRIVATE, "query", storage.forbidden, scope="bare")

@@ -217,6 +217,20 @@ def do_retract(service: str, name: str, item_id: str) -> bool:
     return bool(deleted)
 
 
+def do_write_items(service: str, name: str, config: dict[str, Any], publish: Sequence[tuple[str, str]],
+                   retract: Sequence[str]) -> tuple[NodeView | None, list[str]]:
+    """A module's mirror write on a PEP node (the `pep/write` hook): the node created with
+    `config` over the PEP defaults when missing, the items published (owner as publisher) and
+    retracted in one transaction; the node and the ids actually retracted."""
+    with transaction.atomic():
+        node = load_node(service, name) or do_create_node(
+            service, name, {**cfg.default_config(pep=True), **config}, service, service)
+        for item_id, payload in publish:
+            do_publish(service, name, item_id, payload, service)
+        retracted = [item_id for item_id in retract if do_retract(service, name, item_id)]
+        return node, retracted
+
+
 def item_publisher(service: str, name: str, item_id: str) -> str | None:
     return Item.objects.filter(node__service=service, node__name=name, item_id=item_id) \
         .values_list("publisher", flat=True).first()

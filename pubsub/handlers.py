@@ -136,7 +136,14 @@ class Requests:
         wire.sub(wire.sub(answer, "publish", node=name), "item", id=item_id)  # §7.1.2
         self.server.router.reply(stanza, iq_result(stanza, answer))
         await self.notifier.published(node, item_id, xml, str(who.bare))
+        await self.changed(node)
         return True
+
+    async def changed(self, node: NodeView) -> None:
+        """The seam for modules that mirror PEP data elsewhere (privatexml: bookmarks,
+        XEP-0402 §5.3): `pep/item-changed` (service, node name) after a PEP publish/retract."""
+        if self.pep:
+            await self.server.hooks.fire_all("pep/item-changed", node.service, node.name)
 
     async def auto_create(self, service: str, name: str, who: JID,
                           options: dict[str, list[str]] | None) -> NodeView:
@@ -180,6 +187,7 @@ class Requests:
         # §7.2.2.1: notify when pubsub#notify_retract, or when the publisher asks with notify.
         if el.get("notify") in ("1", "true") or node.notify_on("retract"):
             await self.notifier.retracted(node, ids)
+        await self.changed(node)
         return True
 
     # -- §6.1 subscribe / §6.2 unsubscribe ---------------------------------------------------

@@ -98,6 +98,34 @@ class Pep:
         return None
 
 
+class Mirror:
+    """The seam for modules that keep other data in step with PEP nodes (privatexml: the
+    bookmarks of XEP-0402 §5.3), through the hook bus since apps do not import each other:
+      pep/read-items (service, node)                      -> [(item id, payload XML)]
+      pep/write (service, node, config, publish, retract) -> True, the writes notified as
+          the owner's own publish/retract would be (XEP-0163 §4.3).
+    The IQ handlers fire `pep/item-changed` (service, node) after a client's publish or
+    retract; these writes do not, so a mirror does not trigger itself."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier
+
+    @staticmethod
+    async def read(service: str, name: str) -> list[tuple[str, str]]:
+        return [(item_id, payload) for item_id, _publisher, payload in await db(actions.get_items, service, name)]
+
+    async def write(self, service: str, name: str, config: dict[str, Any],
+                    publish: list[tuple[str, str]], retract: list[str]) -> bool:
+        node, retracted = await db(actions.do_write_items, service, name, config, publish, retract)
+        if node is None:
+            return True
+        for item_id, payload in publish:
+            await self.notifier.published(node, item_id, payload, service)
+        if retracted and node.notify_on("retract"):
+            await self.notifier.retracted(node, retracted)
+        return True
+
+
 def describe_node(query: etree._Element, node: NodeView) -> None:
     """XEP-0060 §5.3: identity pubsub/leaf, the pubsub feature and the meta-data form (§5.4)."""
     etree.SubElement(query, ns.q(ns.DISCO_INFO, "identity"), category="pubsub", type="leaf")

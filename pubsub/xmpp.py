@@ -9,6 +9,7 @@ User hosts (the server's bus), for PEP:
   iq-{get,set}/{self,bare}/{pubsub,pubsub#owner}:pubsub
   disco/info/bare, disco/items/bare, disco/info/bare/node
   presence/initial, caps/updated (session)         the last item of each +notify node
+  pep/read-items, pep/write                         the seam for mirrors (pubsub.pep.Mirror)
 Both use one engine (`pubsub.engine`) and one store (`pubsub.actions`).
 """
 
@@ -22,7 +23,7 @@ from pubsub import actions
 from pubsub.handlers import Requests
 from pubsub.notify import Notifier
 from pubsub.owner import Owner
-from pubsub.pep import LAST_SENT, SERVICE_FEATURES, Pep, describe_node
+from pubsub.pep import LAST_SENT, SERVICE_FEATURES, Mirror, Pep, describe_node
 from xmppcore import ns
 from xmppcore.stanza import Stanza
 from xmppd.modules import Identity
@@ -113,4 +114,7 @@ def load(server: "Server") -> "Module":
     module.hook("presence/initial", pep.send_last)
     module.hook("caps/updated", pep.send_last)
     module.session_state(LAST_SENT)
+    mirror = Mirror(notifier)
+    module.hook("pep/read-items", mirror.read)
+    module.hook("pep/write", mirror.write)
     return module
