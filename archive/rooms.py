@@ -157,14 +157,14 @@ class RoomArchive:
         if xml is None:
             raise StanzaError("item-not-found", "no such message in the room's archive")
         reason = payload.findtext(ns.q(ns.MESSAGE_MODERATE, "reason"))
-        moderated = _moderated(room, found)
+        moderated = moderated_by(room, found)
         await db(actions.do_replace_stanza, room, uid,
                   etree.tostring(tombstone(xml, moderated, reason), encoding="unicode"))
         await host.hooks.fire("muc/broadcast", room, retraction(room, uid, moderated, reason))
         return iq_result(stanza)
 
 
-def _moderated(room: str, found: Any) -> etree._Element:
+def moderated_by(room: str, found: Any) -> etree._Element:
     """XEP-0425 §4: <moderated by='room/moderator-nick'><occupant-id/></moderated>."""
     moderated = etree.Element(ns.q(ns.MESSAGE_MODERATE, "moderated"), nsmap={None: ns.MESSAGE_MODERATE},
                               by=f"{room}/{found.nick}")

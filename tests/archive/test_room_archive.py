@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from tests.archive.wire import FORWARD, MAM, SID, bodies, fin, form, mam, rsm, uids
+from tests.archive.wire import FORWARD, MAM, SID, bodies, fin, form, mam, room_with_bob, rsm, uids
 from tests.muc.helpers import (ADMIN, CLIENT, USER, error_condition, groupchat, instant_room, iq, join,
-                               next_groupchat, q, take, user)
+                               next_groupchat, q, user)
 
 ROOM = "logged@conference.localhost"
 LOGGED = {"muc#roomconfig_enablelogging": "1"}
@@ -24,10 +24,7 @@ def body_is(text: str):
 
 
 async def logged_room(xmpp, config: dict[str, str] | None = None):
-    alice = await user(xmpp, "alice")
-    bob = await user(xmpp, "bob")
-    await instant_room(alice, ROOM, "Alice", {**LOGGED, **(config or {})})
-    return alice, bob
+    return await room_with_bob(xmpp, ROOM, {**LOGGED, **(config or {})}, join_bob=False)
 
 
 async def test_the_room_stamps_archives_and_serves_its_messages(xmpp) -> None:
