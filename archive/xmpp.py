@@ -357,7 +357,8 @@ def load(server: "Server") -> "Module":
               "fields, flip-page, metadata, XEP-0059 paging and XEP-0431 full text; "
               "room archives keep groupchat messages with a body (not subject changes)")
     server.module("stanza-id", xep="XEP-0359", title="Unique and Stable Stanza IDs",
-                  version="0.7.0", status="complete", notes="stamped by the user archive")
+                  version="0.7.0", status="complete",
+                  notes="stamped by the user archive and by logged MUC rooms")
     server.module("mam-prefs", xep="XEP-0441", title="Message Archive Management Preferences",
                   version="0.2.0", status="complete")
     archive = Archive(server)
