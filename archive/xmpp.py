@@ -28,6 +28,7 @@ Writes go through the write buffer (archive/buffer.py): the message path only ap
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import itertools
 import secrets
@@ -277,9 +278,9 @@ class Archive:
             msg = _result(stanza.from_, owner, queryid, uid, moment, xml)
             if touch is not None:
                 touch(uid, msg[0][0][-1])  # result/forwarded/message
-            maybe = send(msg)
-            if maybe is not None:
-                await maybe
+            sent = send(msg)
+            if inspect.isawaitable(sent):  # a room's results are routed
+                await sent
         fin = etree.Element(ns.q(ns.MAM, "fin"), nsmap={None: ns.MAM})
         fin.set("complete", "true" if result.complete else "false")
         reply = ResultSet(count=result.count)
