@@ -106,6 +106,12 @@ def do_delete_messages(owner: str, ids: list[int]) -> int:
     return deleted
 
 
+def do_replace_stanza(owner: str, stanza_id: str, xml: str) -> int:
+    """XEP-0425: the message becomes its tombstone (the body goes: it is no longer found by a
+    full-text search); returns how many rows changed (0: no such message)."""
+    return ArchivedMessage.objects.filter(owner=owner, stanza_id=stanza_id).update(stanza=xml, body="")
+
+
 def do_delete_archive(owner: str) -> int:
     deleted, _ = ArchivedMessage.objects.filter(owner=owner).delete()
     ArchivePrefs.objects.filter(owner=owner).delete()
@@ -149,6 +155,20 @@ def metadata(owner: str) -> tuple[tuple[str, datetime], tuple[str, datetime]] | 
     if first is None:
         return None
     return first, rows.order_by("-id").first() or first
+
+
+def stored(owner: str, stanza_id: str) -> str | None:
+    """The serialized message archived under that UID, None when there is none."""
+    return (ArchivedMessage.objects.filter(owner=owner, stanza_id=stanza_id)
+            .values_list("stanza", flat=True).first())
+
+
+def senders(owner: str, stanza_ids: list[str]) -> dict[str, str]:
+    """UID -> the full JID the message came from (`with`, `with_resource`): a room archive's
+    publishers (XEP-0313 §5.1.2 business rules)."""
+    rows = ArchivedMessage.objects.filter(owner=owner, stanza_id__in=stanza_ids)
+    return {uid: f"{bare}/{resource}" if resource else bare
+            for uid, bare, resource in rows.values_list("stanza_id", "with_jid", "with_resource")}
 
 
 @dataclass(frozen=True)

@@ -28,18 +28,19 @@ Writes go through the write buffer (archive/buffer.py): the message path only ap
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import itertools
 import secrets
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from lxml import etree
 
-from archive import actions, query
+from archive import actions, query, rooms
 from archive.buffer import Entry, WriteBuffer
 from archive.prefs import DEFAULTS, Prefs, parse
 from xmppcore import ns
@@ -65,6 +66,8 @@ _KEPT = frozenset((_BODY, ns.q(ns.HINTS, "store")))
 _NOT_STORED = frozenset((ns.q(ns.HINTS, "no-store"), ns.q(ns.HINTS, "no-permanent-store"),
                          ns.q(ns.CARBONS, "sent"), ns.q(ns.CARBONS, "received"),
                          ns.q(ns.MAM, "result")))
+# A room archive's hook on its results: given the page's UIDs, what to do to each message.
+Decorate = Callable[[list[str]], Awaitable[Callable[[str, etree._Element], None]]]
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -244,6 +247,11 @@ class Archive:
 
     def form(self, stanza: Stanza) -> etree._Element:
         self._owner(stanza)
+        return self.form_result(stanza)
+
+    @staticmethod
+    def form_result(stanza: Stanza) -> etree._Element:
+        """§4.1.5: the query form (every archive, a user's or a room's, has the same)."""
         el = etree.Element(ns.q(ns.MAM, "query"), nsmap={None: ns.MAM})
         el.append(query.form_element())
         return iq_result(stanza, el)
@@ -251,6 +259,13 @@ class Archive:
     async def query(self, stanza: Stanza) -> etree._Element:
         """§4: the results as messages to the requester, then the <fin/> result."""
         owner = self._owner(stanza)
+        return await self.answer(stanza, owner, stanza.origin.send)
+
+    async def answer(self, stanza: Stanza, owner: JID, send: Callable[[etree._Element], Any],
+                     decorate: Decorate | None = None) -> etree._Element:
+        """§4 on the archive of `owner` (a user's or a room's): each result message through
+        `send` (after `decorate(uids)` has made each forwarded message what this requester
+        may see), then the <fin/> IQ result."""
         payload = stanza.payload
         flt = query.parse_filter(payload)
         request = ResultSet.find(payload)
@@ -258,8 +273,14 @@ class Archive:
         result = await db(actions.query, str(owner), flt, request, self.max_page)
         rows = result.rows[::-1] if payload.find(ns.q(ns.MAM, "flip-page")) is not None else result.rows
         queryid = payload.get("queryid")
+        touch = await decorate([uid for uid, _, _ in rows]) if decorate is not None and rows else None
         for uid, moment, xml in rows:
-            stanza.origin.send(_result(stanza.from_, owner, queryid, uid, moment, xml))
+            msg = _result(stanza.from_, owner, queryid, uid, moment, xml)
+            if touch is not None:
+                touch(uid, msg[0][0][-1])  # result/forwarded/message
+            sent = send(msg)
+            if inspect.isawaitable(sent):  # a room's results are routed
+                await sent
         fin = etree.Element(ns.q(ns.MAM, "fin"), nsmap={None: ns.MAM})
         fin.set("complete", "true" if result.complete else "false")
         reply = ResultSet(count=result.count)
@@ -271,7 +292,9 @@ class Archive:
 
     async def metadata(self, stanza: Stanza) -> etree._Element:
         """§7: the first and last message of the archive; empty <metadata/> when none."""
-        owner = self._owner(stanza)
+        return await self.metadata_of(stanza, self._owner(stanza))
+
+    async def metadata_of(self, stanza: Stanza, owner: JID) -> etree._Element:
         await self.buffer.flush()
         found = await db(actions.metadata, str(owner))
         el = etree.Element(ns.q(ns.MAM, "metadata"), nsmap={None: ns.MAM})
@@ -331,10 +354,12 @@ def load(server: "Server") -> "Module":
     module = server.module(
         "archive", xep="XEP-0313", title="Message Archive Management", version="1.1.3",
         status="partial",
-        notes="user archives with the #extended fields, flip-page, metadata, XEP-0059 paging "
-              "and XEP-0431 full text; MUC room archives are not served yet")
+        notes="user archives and MUC room archives (archive/rooms.py) with the #extended "
+              "fields, flip-page, metadata, XEP-0059 paging and XEP-0431 full text; "
+              "room archives keep groupchat messages with a body (not subject changes)")
     server.module("stanza-id", xep="XEP-0359", title="Unique and Stable Stanza IDs",
-                  version="0.7.0", status="complete", notes="stamped by the user archive")
+                  version="0.7.0", status="complete",
+                  notes="stamped by the user archive and by logged MUC rooms")
     server.module("mam-prefs", xep="XEP-0441", title="Message Archive Management Preferences",
                   version="0.2.0", status="complete")
     archive = Archive(server)
@@ -356,4 +381,5 @@ def load(server: "Server") -> "Module":
     for type_, name in (("set", "query"), ("get", "query"), ("get", "metadata"),
                         ("get", "prefs"), ("set", "prefs")):
         module.iq(type_, ns.MAM, name, archive.forbidden, scope="bare")
+    rooms.attach(server, archive, module)
     return module

@@ -61,7 +61,8 @@ class Messages:
             await self.service.broadcast_message(room, occupant, el)
             await self.service.save(room)
             return
-        relayed = await self.service.broadcast_message(room, occupant, el)
+        logged = room.config.logging and el.find(_BODY) is not None
+        relayed = await self.service.broadcast_message(room, occupant, el, full if logged else None)
         if el.find(_BODY) is not None:
             self.service.remember(room, occupant.nick, relayed)
             if room.config.logging:  # for the archive (XEP-0313 MUC archives)

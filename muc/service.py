@@ -183,8 +183,13 @@ class MucService:
             if el is not None:
                 await self.deliver(el, full)
 
-    async def broadcast_message(self, room: Room, occupant: Occupant, original: etree._Element) -> etree._Element:
+    async def broadcast_message(self, room: Room, occupant: Occupant, original: etree._Element,
+                                archived_from: str | None = None) -> etree._Element:
+        """The room's copy of `original` to every occupant; `archived_from` (the sender's full
+        JID): first `muc/archive` on the server's bus, where the archive stamps the copy."""
         el = room_message(room, occupant.nick, original, self.occupant_id(room, occupant.bare))
+        if archived_from is not None:
+            await self.server.hooks.fire_all("muc/archive", self.jid(room.jid), el, archived_from)
         await self.fan_out(room, lambda _viewer: 0, lambda _key: el)
         el.attrib.pop("to", None)  # kept (history, the archive) as broadcast, for nobody in particular
         return el

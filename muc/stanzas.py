@@ -16,6 +16,8 @@ from xmppcore.stanza import make
 # What a client's presence may carry into the room: everything but the join element and
 # anything pretending to be the room's own annotations (§7.2.3; XEP-0421 §4 rule 3).
 _DROPPED = frozenset({ns.q(ns.MUC, "x"), ns.q(ns.MUC_USER, "x"), ns.q(ns.OCCUPANT_ID, "occupant-id")})
+_OCCUPANT_ID = ns.q(ns.OCCUPANT_ID, "occupant-id")
+_STANZA_ID = ns.q(ns.STANZA_ID, "stanza-id")
 
 
 def xep0082(moment: datetime) -> str:
@@ -72,7 +74,8 @@ def room_message(room: Room, nick: str, original: etree._Element, occupant_id: s
     el = make("message", from_=f"{room.jid}/{nick}" if nick else room.jid, type_=type_,
               id_=original.get("id"))
     for child in original:
-        if isinstance(child.tag, str) and child.tag != ns.q(ns.OCCUPANT_ID, "occupant-id"):
+        if isinstance(child.tag, str) and child.tag != _OCCUPANT_ID and not (
+                child.tag == _STANZA_ID and child.get("by") == room.jid):  # XEP-0359 §5: not forged
             el.append(copy.deepcopy(child))
     if occupant_id:
         etree.SubElement(el, ns.q(ns.OCCUPANT_ID, "occupant-id"), nsmap={None: ns.OCCUPANT_ID}, id=occupant_id)

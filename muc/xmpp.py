@@ -7,6 +7,9 @@ Events fired (server bus):
   muc/message (room_jid: JID, element)  after a groupchat message with a body was
       broadcast in a room with logging on (muc#roomconfig_enablelogging): the element
       as the occupants got it (from room/nick, without 'to'), for an archive.
+  muc/archive (room_jid: JID, element, sender: str)  the same message before the broadcast
+      (the archive stamps its <stanza-id/> on the element everyone gets); sender: real full JID
+Events answered (component bus, muc/archive_link.py): muc/access, muc/broadcast.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from muc.disco import ServiceDisco
 from muc.engine.config import MAX_HISTORY
 from muc.engine.limits import parse_rate
 from muc.admin_iq import RoomAdmin
+from muc.archive_link import ArchiveLink
 from muc.iq_relay import IqRelay
 from muc.messages import Messages
 from muc.presence import Presences
@@ -74,6 +78,9 @@ def setup(host: "Host") -> None:
     module.hook("disco/info/bare", disco.room_info)
     module.hook("disco/items/bare", disco.room_items)
     module.hook("disco/items/host", disco.public_rooms)
+    link = ArchiveLink(service)
+    module.hook("muc/access", link.access)
+    module.hook("muc/broadcast", link.broadcast)
 
 
 def _presence_to_room(stanza: Stanza) -> bool:

@@ -93,3 +93,5 @@ MUC_REGISTER = "http://jabber.org/protocol/muc#register"
 MUC_STABLE_ID = "http://jabber.org/protocol/muc#stable_id"
 OCCUPANT_ID = "urn:xmpp:occupant-id:0"  # XEP-0421
 MUC_SELF_PING = "http://jabber.org/protocol/muc#self-ping-optimization"  # XEP-0410
+MESSAGE_MODERATE = "urn:xmpp:message-moderate:1"  # XEP-0425
+MESSAGE_RETRACT = "urn:xmpp:message-retract:1"  # XEP-0424 (the retraction XEP-0425 carries)

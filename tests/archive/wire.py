@@ -99,3 +99,16 @@ async def chat(sender: Client, receiver: Client, *texts: str) -> list[Any]:
         sender.send_message(mto=receiver.boundjid.bare, mbody=text, mtype="chat")
         got.append(await receiver.next_message())
     return got
+
+
+async def room_with_bob(xmpp: RunningServer, room: str, config: dict[str, str],
+                        join_bob: bool = True) -> tuple[Any, Any]:
+    """alice creates `room` with `config` (she is its owner: a moderator); bob, maybe in it."""
+    from tests.muc.helpers import instant_room, join, user
+
+    alice = await user(xmpp, "alice")
+    bob = await user(xmpp, "bob")
+    await instant_room(alice, room, "Alice", config)
+    if join_bob:
+        await join(bob, room, "Bob")
+    return alice, bob
