@@ -9,6 +9,7 @@ User hosts (the server's bus), for PEP:
   iq-{get,set}/{self,bare}/{pubsub,pubsub#owner}:pubsub
   disco/info/bare, disco/items/bare, disco/info/bare/node
   presence/initial, caps/updated (session)         the last item of each +notify node
+  message/bare (INTERCEPT)                         §8.6 the owner's answer to its own bare JID
 Both use one engine (`pubsub.engine`) and one store (`pubsub.actions`).
 """
 
@@ -26,6 +27,7 @@ from pubsub.pep import LAST_SENT, SERVICE_FEATURES, Pep, describe_node
 from xmppcore import ns
 from xmppcore.stanza import Stanza
 from xmppd.modules import Identity
+from xmppd.priorities import INTERCEPT
 from xmppd.storage import db
 
 if TYPE_CHECKING:
@@ -106,6 +108,7 @@ def load(server: "Server") -> "Module":
     owner = Owner(requests)
     requests.authorize = owner.ask_owners
     _register(module, requests, owner, ("self", "bare"))
+    module.hook("message/bare", owner.pep_authorization, INTERCEPT)
     pep = Pep(server)
     module.hook("disco/info/bare", pep.info)
     module.hook("disco/items/bare", pep.items)
