@@ -294,6 +294,22 @@ def last_items_for(services: Sequence[str], names: Sequence[str]) -> list[tuple[
     return out  # type: ignore[return-value]
 
 
+def last_items_on_presence(service: str, jids: Sequence[str]) -> list[tuple[NodeView, StoredItem]]:
+    """XEP-0060 §4.3 / §16.4 send_last_published_item = on_sub_and_presence: the newest item of
+    each node of `service` where one of `jids` (a bare and a full JID) is subscribed (one trip)."""
+    out = []
+    ids = Subscription.objects.filter(node__service=service, jid__in=list(jids), state="subscribed") \
+        .values_list("node_id", flat=True)
+    for node in Node.objects.filter(id__in=list(ids)).order_by("name"):
+        view = _view(node)
+        if view.config.get(cfg.SEND_LAST_ITEM) != "on_sub_and_presence" or not view.delivers:
+            continue
+        row = _live(node).order_by("-id").values_list("item_id", "publisher", "payload").first()
+        if row is not None:
+            out.append((view, tuple(row)))
+    return out  # type: ignore[return-value]
+
+
 def node_summaries(service: str) -> list[dict[str, Any]]:
     """Operators' view of a service's nodes: name, title, access model, counts."""
     from django.db.models import Count

@@ -9,6 +9,7 @@ User hosts (the server's bus), for PEP:
   iq-{get,set}/{self,bare}/{pubsub,pubsub#owner}:pubsub
   disco/info/bare, disco/items/bare, disco/info/bare/node
   presence/initial, caps/updated (session)         the last item of each +notify node
+  presence/initial (session)                       the service's on_sub_and_presence last items
   message/bare (INTERCEPT)                         §8.6 the owner's answer to its own bare JID
 Both use one engine (`pubsub.engine`) and one store (`pubsub.actions`).
 """
@@ -115,5 +116,6 @@ def load(server: "Server") -> "Module":
     module.hook("disco/info/bare/node", pep.node_info)
     module.hook("presence/initial", pep.send_last)
     module.hook("caps/updated", pep.send_last)
+    module.hook("presence/initial", pep.service_last)
     module.session_state(LAST_SENT)
     return module
