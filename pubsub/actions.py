@@ -187,6 +187,20 @@ def do_purge_node(service: str, name: str) -> int:
     return deleted
 
 
+def do_expire_items() -> int:
+    """§16.4 pubsub#item_expire: delete the items older than their node's expiry (hidden from
+    readers already, see `_live`); how many went. Run by the Celery beat task."""
+    deleted = 0
+    for node in Node.objects.filter(config__has_key=cfg.ITEM_EXPIRE).order_by("id"):
+        expire = node.config.get(cfg.ITEM_EXPIRE)
+        if not expire:
+            continue
+        cutoff = timezone.now() - timedelta(seconds=int(expire))
+        count, _ = Item.objects.filter(node=node, published_at__lte=cutoff).delete()
+        deleted += count
+    return deleted
+
+
 def new_item_id() -> str:
     """§7.1.1: a service-generated ItemID, unique within the node."""
     return uuid.uuid4().hex
