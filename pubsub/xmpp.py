@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from pubsub import actions
+from pubsub import actions, operations
 from pubsub.handlers import Requests
 from pubsub.notify import Notifier
 from pubsub.owner import Owner
@@ -82,6 +82,7 @@ def load(server: "Server") -> "Module":
 
     max_nodes = int(getattr(settings, "XMPP_PUBSUB_MAX_NODES", 1000))
     notifier = Notifier(server)
+    operations.register(server, notifier)
 
     def setup(host: "Host") -> None:
         module = host.module("pubsub", xep="XEP-0060", title="Publish-Subscribe", version=XEP0060_VERSION,
