@@ -31,10 +31,10 @@ async def test_the_task_deletes_expired_items_only(xmpp):
     old = timezone.now() - timedelta(seconds=120)
     await db(lambda: Item.objects.filter(item_id="old").update(published_at=old))
 
-    assert await db(lambda: expire_items.apply().get()) == 1
+    assert await db(lambda: expire_items.apply().result) == 1
     rows = await db(lambda: sorted(Item.objects.values_list("node__name", "item_id")))
     assert rows == [("forever", "new"), ("forever", "old"), ("short", "new")]
-    assert await db(lambda: expire_items.apply().get()) == 0  # idempotent
+    assert await db(lambda: expire_items.apply().result) == 0  # idempotent
     for node, ids in (("short", ["new"]), ("forever", ["old", "new"])):
         items = ok(await iq(alice, "get", SERVICE, f"<pubsub xmlns='{PUBSUB}'><items node='{node}'/></pubsub>"))
         assert [i.get("id") for i in items.iter(q(PUBSUB, "item"))] == ids
