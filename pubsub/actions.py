@@ -187,6 +187,20 @@ def do_purge_node(service: str, name: str) -> int:
     return deleted
 
 
+def do_expire_items() -> int:
+    """§16.4 pubsub#item_expire: delete the items older than their node's expiry (hidden from
+    readers already, see `_live`); how many went. Run by the Celery beat task."""
+    deleted = 0
+    for node in Node.objects.filter(config__has_key=cfg.ITEM_EXPIRE).order_by("id"):
+        expire = node.config.get(cfg.ITEM_EXPIRE)
+        if not expire:
+            continue
+        cutoff = timezone.now() - timedelta(seconds=int(expire))
+        count, _ = Item.objects.filter(node=node, published_at__lte=cutoff).delete()
+        deleted += count
+    return deleted
+
+
 def new_item_id() -> str:
     """§7.1.1: a service-generated ItemID, unique within the node."""
     return uuid.uuid4().hex
@@ -305,6 +319,22 @@ def last_items_for(services: Sequence[str], names: Sequence[str]) -> list[tuple[
         row = _live(node).order_by("-id").values_list("item_id", "publisher", "payload").first()
         if row is not None:
             out.append((_view(node), tuple(row)))
+    return out  # type: ignore[return-value]
+
+
+def last_items_on_presence(service: str, jids: Sequence[str]) -> list[tuple[NodeView, StoredItem]]:
+    """XEP-0060 §4.3 / §16.4 send_last_published_item = on_sub_and_presence: the newest item of
+    each node of `service` where one of `jids` (a bare and a full JID) is subscribed (one trip)."""
+    out = []
+    ids = Subscription.objects.filter(node__service=service, jid__in=list(jids), state="subscribed") \
+        .values_list("node_id", flat=True)
+    for node in Node.objects.filter(id__in=list(ids)).order_by("name"):
+        view = _view(node)
+        if view.config.get(cfg.SEND_LAST_ITEM) != "on_sub_and_presence" or not view.delivers:
+            continue
+        row = _live(node).order_by("-id").values_list("item_id", "publisher", "payload").first()
+        if row is not None:
+            out.append((view, tuple(row)))
     return out  # type: ignore[return-value]
 
 

@@ -17,7 +17,7 @@ from pubsub.engine import access
 from pubsub.engine import config as cfg
 from pubsub.engine.errors import PubsubError, node_missing
 from pubsub.engine.node import PENDING, SUBSCRIBED, NodeView
-from pubsub.notify import Notifier
+from pubsub.notify import Notifier, last_item_message
 from pubsub.relations import relation
 from xmppcore import ns, rsm
 from xmppcore.jid import JID, InvalidJID
@@ -231,15 +231,8 @@ class Requests:
     async def after_subscribe(self, node: NodeView, jid: str) -> None:
         """§6.1.7: the last item on subscription (send_last_published_item); §8.8.4 notify_sub."""
         if node.config.get(cfg.SEND_LAST_ITEM) in ("on_sub", "on_sub_and_presence"):
-            last = await db(actions.get_items, node.service, node.name, None, 1)
-            for item_id, publisher, payload in last:
-                with_payload = node.config.get(cfg.DELIVER_PAYLOADS, True)
-
-                def build(event: etree._Element, i: str = item_id, p: str = payload, w: str = publisher) -> None:
-                    items = wire.sub(event, "items", node=node.name)
-                    wire.item_element(items, i, p if with_payload else None, w)
-                await self.notifier.to_one(node.service, jid, build,
-                                           node.config.get(cfg.NOTIFICATION_TYPE, "headline"))
+            for item in await db(actions.get_items, node.service, node.name, None, 1):
+                await self.notifier.deliver(last_item_message(node, jid, item), jid)
         if node.notify_on("sub"):
             for owner in node.owners:
                 await self.notifier.to_one(node.service, owner, lambda e: wire.subscription_element(

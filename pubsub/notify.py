@@ -45,6 +45,16 @@ def addressed(template: etree._Element, to: str) -> bytes:
         template.set("to", template.get("from") or "")
 
 
+def last_item_message(node: NodeView, to: str, item: tuple[str, str, str]) -> etree._Element:
+    """§4.3 / §13.10 (Item Caching): the node's last item as one event notification to `to`,
+    with its payload when pubsub#deliver_payloads."""
+    item_id, publisher, payload = item
+    message, event = wire.event_message(node.service, to, node.config.get(cfg.NOTIFICATION_TYPE, "headline"))
+    items = wire.sub(event, "items", node=node.name)
+    wire.item_element(items, item_id, payload if node.config.get(cfg.DELIVER_PAYLOADS, True) else None, publisher)
+    return message
+
+
 class Notifier:
     def __init__(self, server: "Server") -> None:
         self.server = server

@@ -14,7 +14,7 @@ from pubsub.engine.node import PENDING, SUBSCRIBED, SUBSCRIPTION_STATES, NodeVie
 from pubsub.handlers import Answer, Requests, requester
 from pubsub.relations import relation
 from xmppcore import ns
-from xmppcore.forms import Field, Form
+from xmppcore.forms import Field, Form, find_form
 from xmppcore.jid import JID, InvalidJID
 from xmppcore.stanza import Stanza, iq_result
 from xmppd.storage import db
@@ -183,3 +183,15 @@ class Owner:
         if allow:
             await self.requests.after_subscribe(node, sub.jid)
         return True
+
+    async def pep_authorization(self, stanza: Stanza) -> bool | None:
+        """XEP-0163 §4 / XEP-0060 §8.6.2 on PEP: the owner answers the authorization form by
+        sending it from one of its resources to its own bare JID (the PEP service). The
+        request itself (from the bare JID, no resource) and other messages pass on."""
+        frm, to = stanza.from_, stanza.to
+        if frm is None or to is None or frm.resource is None or frm.bare != to.bare:
+            return None
+        x = find_form(stanza.el, ns.PUBSUB_SUBSCRIBE_AUTH)
+        if x is None or x.get("type") != "submit":
+            return None
+        return await self.authorization(stanza)

@@ -19,7 +19,8 @@ from pubsub import actions, wire
 from pubsub.engine import access
 from pubsub.engine import config as cfg
 from pubsub.engine.node import NodeView
-from pubsub.notify import CAPS_FEATURES
+from pubsub.engine.node import recipients
+from pubsub.notify import CAPS_FEATURES, last_item_message
 from xmppcore import ns
 from xmppcore.forms import Field, Form
 from xmppcore.stanza import Stanza
@@ -84,17 +85,26 @@ class Pep:
         services = [bare, *(str(j) for j, item in list(roster.items())
                             if getattr(item, "subscription", "none") in _PUBLISHERS)]
         sent: set[tuple[str, str]] = session.data.setdefault(LAST_SENT, set())
-        for node, (item_id, publisher, payload) in await db(actions.last_items_for, services, sorted(wanted)):
+        for node, item in await db(actions.last_items_for, services, sorted(wanted)):
             key = (node.service, node.name)
             if key in sent or not may_see(node, bare) or node.config.get(cfg.SEND_LAST_ITEM) == "never":
                 continue
             sent.add(key)
-            message, event = wire.event_message(node.service, str(session.jid),
-                                                node.config.get(cfg.NOTIFICATION_TYPE, "headline"))
-            items = wire.sub(event, "items", node=node.name)
-            wire.item_element(items, item_id, payload if node.config.get(cfg.DELIVER_PAYLOADS, True) else None,
-                              publisher)
-            session.send(message)
+            session.send(last_item_message(node, str(session.jid), item))
+        return None
+
+    async def service_last(self, session: Any) -> None:
+        """XEP-0060 §4.3, send_last_published_item = on_sub_and_presence on the pubsub service:
+        a local subscriber coming online (its initial presence) gets the last item of each node
+        it (its bare JID or this full JID) is subscribed to."""
+        hosts = self.server.hosts.components(parent=session.jid.domain, service="pubsub")
+        if not hosts or not session.is_available or session.is_closed:
+            return None
+        full, bare = str(session.jid), str(session.bare)
+        for node, item in await db(actions.last_items_on_presence, hosts[0].name, [bare, full]):
+            targets = recipients(node)
+            if full in targets or bare in targets:
+                session.send(last_item_message(node, full, item))
         return None
 
 

@@ -10,6 +10,8 @@ User hosts (the server's bus), for PEP:
   disco/info/bare, disco/items/bare, disco/info/bare/node
   presence/initial, caps/updated (session)         the last item of each +notify node
   pep/read-items, pep/write                         the seam for mirrors (pubsub.pep.Mirror)
+  presence/initial (session)                       the service's on_sub_and_presence last items
+  message/bare (INTERCEPT)                         §8.6 the owner's answer to its own bare JID
 Both use one engine (`pubsub.engine`) and one store (`pubsub.actions`).
 """
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from pubsub import actions
+from pubsub import actions, operations
 from pubsub.handlers import Requests
 from pubsub.notify import Notifier
 from pubsub.owner import Owner
@@ -27,6 +29,7 @@ from pubsub.pep import LAST_SENT, SERVICE_FEATURES, Mirror, Pep, describe_node
 from xmppcore import ns
 from xmppcore.stanza import Stanza
 from xmppd.modules import Identity
+from xmppd.priorities import INTERCEPT
 from xmppd.storage import db
 
 if TYPE_CHECKING:
@@ -80,6 +83,7 @@ def load(server: "Server") -> "Module":
 
     max_nodes = int(getattr(settings, "XMPP_PUBSUB_MAX_NODES", 1000))
     notifier = Notifier(server)
+    operations.register(server, notifier)
 
     def setup(host: "Host") -> None:
         module = host.module("pubsub", xep="XEP-0060", title="Publish-Subscribe", version=XEP0060_VERSION,
@@ -107,12 +111,14 @@ def load(server: "Server") -> "Module":
     owner = Owner(requests)
     requests.authorize = owner.ask_owners
     _register(module, requests, owner, ("self", "bare"))
+    module.hook("message/bare", owner.pep_authorization, INTERCEPT)
     pep = Pep(server)
     module.hook("disco/info/bare", pep.info)
     module.hook("disco/items/bare", pep.items)
     module.hook("disco/info/bare/node", pep.node_info)
     module.hook("presence/initial", pep.send_last)
     module.hook("caps/updated", pep.send_last)
+    module.hook("presence/initial", pep.service_last)
     module.session_state(LAST_SENT)
     mirror = Mirror(notifier)
     module.hook("pep/read-items", mirror.read)

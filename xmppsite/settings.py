@@ -268,9 +268,11 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 # long commands are asynchronous without Redis or RabbitMQ.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "cache+memory://")
-# Periodic tasks (`celery -A xmppsite beat`): the archive's retention sweep, hourly.
+# Periodic tasks (`celery -A xmppsite beat`): the archive's retention sweep, hourly; the
+# deletion of expired pubsub items (pubsub#item_expire), every ten minutes.
 CELERY_BEAT_SCHEDULE = {
     "archive-expire-messages": {"task": "archive.expire_messages", "schedule": 3600.0},
+    "pubsub-expire-items": {"task": "pubsub.expire_items", "schedule": 600.0},
 }
 
 # The Django admin's staff passwords (XMPP account passwords are SCRAM's business).

@@ -1,7 +1,7 @@
 """Publish-subscribe maintenance (XEP-0060 service nodes and XEP-0163 PEP nodes): list nodes
-and items, purge and delete nodes, through `pubsub.actions` (the same writers as the XMPP
-face and the Django admin). Subscribers are not notified from here: the node is gone or empty
-when they next ask (XEP-0060 §8.4, §8.5 notifications come from the XMPP face only)."""
+and items through `pubsub.actions`; purge and delete nodes through `pubsub.operations`, which
+write with the same actions and, when the server runs in this process, notify the subscribers
+as the XMPP face does (XEP-0060 §8.5.2 <purge/>, §8.4.2 <delete/>)."""
 
 from __future__ import annotations
 
@@ -41,20 +41,20 @@ def pep_items(ctx: Context, jid: JID, name: str) -> list[dict[str, Any]]:
     return _items(str(account_jid(jid)), name)
 
 
-def pubsub_purge_node(ctx: Context, domain: str, name: str) -> int:
-    return _purge(service_of(domain), name)
+async def pubsub_purge_node(ctx: Context, domain: str, name: str) -> int:
+    return await _purge(service_of(domain), name)
 
 
-def pep_purge_node(ctx: Context, jid: JID, name: str) -> int:
-    return _purge(str(account_jid(jid)), name)
+async def pep_purge_node(ctx: Context, jid: JID, name: str) -> int:
+    return await _purge(str(account_jid(jid)), name)
 
 
-def pubsub_delete_node(ctx: Context, domain: str, name: str) -> None:
-    _delete(service_of(domain), name)
+async def pubsub_delete_node(ctx: Context, domain: str, name: str) -> None:
+    await _delete(service_of(domain), name)
 
 
-def pep_delete_node(ctx: Context, jid: JID, name: str) -> None:
-    _delete(str(account_jid(jid)), name)
+async def pep_delete_node(ctx: Context, jid: JID, name: str) -> None:
+    await _delete(str(account_jid(jid)), name)
 
 
 def _nodes(service: str) -> list[dict[str, Any]]:
@@ -77,17 +77,19 @@ def _items(service: str, name: str) -> list[dict[str, Any]]:
     return [{"id": i, "publisher": p, "payload": x} for i, p, x in get_items(service, name)]
 
 
-def _purge(service: str, name: str) -> int:
-    from pubsub.actions import do_purge_node
+async def _purge(service: str, name: str) -> int:
+    from pubsub.operations import purge_node
 
-    _existing(service, name)
-    return do_purge_node(service, name)
+    count = await purge_node(service, name)
+    if count is None:
+        raise CommandError("not-found", f"no node {name!r} on {service}")
+    return count
 
 
-def _delete(service: str, name: str) -> None:
-    from pubsub.actions import do_delete_node
+async def _delete(service: str, name: str) -> None:
+    from pubsub.operations import delete_node
 
-    if do_delete_node(service, name) is None:
+    if not await delete_node(service, name):
         raise CommandError("not-found", f"no node {name!r} on {service}")
 
 

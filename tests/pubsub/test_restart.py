@@ -27,7 +27,10 @@ async def test_nodes_items_and_subscriptions_survive_a_restart(make_server):
 
     second = await make_server()
     alice = listen(await connect(second, "alice@localhost", resource="r"))
-    bob = listen(await connect(second, "bob@localhost", resource="r"))
+    bob = listen(await connect(second, "bob@localhost", resource="r", presence=False))
+    bob.send_presence()  # on_sub_and_presence (the default): the last item as bob comes online
+    last = event_of(await next_event(bob)).find(f".//{q(EVENT, 'item')}")
+    assert last.get("id") == "one"
     items = ok(await iq(bob, "get", SERVICE, f"<pubsub xmlns='{PUBSUB}'><items node='keep'/></pubsub>"))
     assert [i.get("id") for i in items.iter(q(PUBSUB, "item"))] == ["one"]
     ok(await publish(alice, "keep", "<n xmlns='urn:t'>2</n>", "two"))  # alice is still the owner
