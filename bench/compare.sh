@@ -27,6 +27,7 @@ for rep in $(seq 1 "$REPS"); do
         else PID=$ejabberd; PORT=25222; URL=ws://127.0.0.1:25280/ws; fi
       fi
       [[ "$A" == *"--transport ws"* ]] && A="$A --url $URL"
+      [ $srv != xmppsite ] && A="${A//conference.bench.local/muc.bench.local}"  # the peers' MUC service
       sleep 1
       echo "== rep $rep $sc $srv (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
       $PY "$BENCH/xmppbench.py" $A --port $PORT --domain bench.local --server-pid "$PID" --cpu 1 \
