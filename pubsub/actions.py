@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Sequence
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pubsub.engine import config as cfg
@@ -322,19 +323,23 @@ def last_items_for(services: Sequence[str], names: Sequence[str]) -> list[tuple[
     return out  # type: ignore[return-value]
 
 
-def last_items_on_presence(service: str, jids: Sequence[str]) -> list[tuple[NodeView, StoredItem]]:
+def last_items_on_presence(service: str, bare: str) -> list[tuple[NodeView, StoredItem, set[str]]]:
     """XEP-0060 §4.3 / §16.4 send_last_published_item = on_sub_and_presence: the newest item of
-    each node of `service` where one of `jids` (a bare and a full JID) is subscribed (one trip)."""
+    each node of `service` where the account `bare` (its bare JID or one of its full JIDs) is
+    subscribed, with the JIDs subscribed (one trip; read with the login's prefetch)."""
     out = []
-    ids = Subscription.objects.filter(node__service=service, jid__in=list(jids), state="subscribed") \
-        .values_list("node_id", flat=True)
-    for node in Node.objects.filter(id__in=list(ids)).order_by("name"):
+    subscribed: dict[int, set[str]] = {}
+    rows = Subscription.objects.filter(node__service=service, state="subscribed") \
+        .filter(Q(jid=bare) | Q(jid__startswith=f"{bare}/")).values_list("node_id", "jid")
+    for node_id, jid in rows:
+        subscribed.setdefault(node_id, set()).add(jid)
+    for node in Node.objects.filter(id__in=list(subscribed)).order_by("name"):
         view = _view(node)
         if view.config.get(cfg.SEND_LAST_ITEM) != "on_sub_and_presence" or not view.delivers:
             continue
         row = _live(node).order_by("-id").values_list("item_id", "publisher", "payload").first()
         if row is not None:
-            out.append((view, tuple(row)))
+            out.append((view, tuple(row), subscribed[node.id]))
     return out  # type: ignore[return-value]
 
 

@@ -24,11 +24,12 @@ from pubsub.notify import CAPS_FEATURES, last_item_message
 from xmppcore import ns
 from xmppcore.forms import Field, Form
 from xmppcore.stanza import Stanza
-from xmppd.storage import db
+from xmppd.storage import PREFETCH, Prefetch, db
 
 if TYPE_CHECKING:
     from xmppd.server import Server
 
+SERVICE_LAST = "pubsub.service-last"  # session state until initial presence: prefetched last items
 LAST_SENT = "pubsub.last-sent"  # session state: (service, node) whose last item it got
 ROSTER_ITEMS = "rosters.items"
 _PUBLISHERS = frozenset({"to", "both"})
@@ -93,17 +94,39 @@ class Pep:
             session.send(last_item_message(node, str(session.jid), item))
         return None
 
+    def _service(self, domain: str) -> str | None:
+        hosts = self.server.hosts.components(parent=domain, service="pubsub")
+        return hosts[0].name if hosts else None
+
+    def prefetch(self, username: str, domain: str, _driver: Any, prefetch: Prefetch) -> None:
+        """auth/success: the service's on_sub_and_presence items are read with the login's other
+        reads (one trip), not at initial presence: a login costs no extra database trip."""
+        service = self._service(domain)
+        if service is not None:
+            prefetch.add(SERVICE_LAST, actions.last_items_on_presence, service, f"{username}@{domain}")
+
+    def bound(self, session: Any) -> None:
+        """session/bound: keep the prefetched items until the initial presence."""
+        prefetch: Prefetch | None = session.data.get(PREFETCH)
+        if prefetch is not None:
+            rows = prefetch.take(SERVICE_LAST)
+            if rows is not None:
+                session.data[SERVICE_LAST] = rows
+
     async def service_last(self, session: Any) -> None:
         """XEP-0060 §4.3, send_last_published_item = on_sub_and_presence on the pubsub service:
         a local subscriber coming online (its initial presence) gets the last item of each node
         it (its bare JID or this full JID) is subscribed to."""
-        hosts = self.server.hosts.components(parent=session.jid.domain, service="pubsub")
-        if not hosts or not session.is_available or session.is_closed:
+        rows = session.data.pop(SERVICE_LAST, None)
+        service = self._service(session.jid.domain)
+        if service is None or not session.is_available or session.is_closed:
             return None
         full, bare = str(session.jid), str(session.bare)
-        for node, item in await db(actions.last_items_on_presence, hosts[0].name, [bare, full]):
+        if rows is None:  # not prefetched (or the read failed): read it now
+            rows = await db(actions.last_items_on_presence, service, bare)
+        for node, item, subscribed in rows:
             targets = recipients(node)
-            if full in targets or bare in targets:
+            if (full in subscribed or bare in subscribed) and (full in targets or bare in targets):
                 session.send(last_item_message(node, full, item))
         return None
 

@@ -25,7 +25,7 @@ from pubsub import actions, operations
 from pubsub.handlers import Requests
 from pubsub.notify import Notifier
 from pubsub.owner import Owner
-from pubsub.pep import LAST_SENT, SERVICE_FEATURES, Mirror, Pep, describe_node
+from pubsub.pep import LAST_SENT, SERVICE_FEATURES, SERVICE_LAST, Mirror, Pep, describe_node
 from xmppcore import ns
 from xmppcore.stanza import Stanza
 from xmppd.modules import Identity
@@ -119,7 +119,10 @@ def load(server: "Server") -> "Module":
     module.hook("presence/initial", pep.send_last)
     module.hook("caps/updated", pep.send_last)
     module.hook("presence/initial", pep.service_last)
+    module.hook("auth/success", pep.prefetch)
+    module.hook("session/bound", pep.bound)
     module.session_state(LAST_SENT)
+    module.session_state(SERVICE_LAST)
     mirror = Mirror(notifier)
     module.hook("pep/read-items", mirror.read)
     module.hook("pep/write", mirror.write)
