@@ -33,11 +33,7 @@ class RoomAdmin:
         self.presences = presences
 
     async def _room(self, stanza: Stanza) -> Room:
-        room = await self.service.room(str(stanza.to))
-        if room is None:
-            self.service.drop_lock(str(stanza.to))
-            raise StanzaError("item-not-found", "no such room")
-        return room
+        return await self.service.existing_room(str(stanza.to))
 
     # -- muc#owner ----------------------------------------------------------------------------
     async def owner_get(self, stanza: Stanza) -> etree._Element:

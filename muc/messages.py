@@ -34,10 +34,7 @@ class Messages:
         """Hook message/bare: a message to room@service."""
         room_jid, full = str(stanza.to), str(stanza.from_)
         async with self.service.lock(room_jid):
-            room = await self.service.room(room_jid)
-            if room is None:
-                self.service.drop_lock(room_jid)
-                raise StanzaError("item-not-found", "no such room")
+            room = await self.service.existing_room(room_jid)
             if stanza.type == "error":
                 await self._bounced(room, full)
                 return True
@@ -89,10 +86,7 @@ class Messages:
         """Hook message/full: a message to room@service/nick."""
         room_jid, full = str(stanza.to.bare), str(stanza.from_)
         async with self.service.lock(room_jid):
-            room = await self.service.room(room_jid)
-            if room is None:
-                self.service.drop_lock(room_jid)
-                raise StanzaError("item-not-found", "no such room")
+            room = await self.service.existing_room(room_jid)
             if stanza.type == "error":
                 await self._bounced(room, full)
                 return True

@@ -34,11 +34,7 @@ class Registration:
         self.service = service
 
     async def _room(self, stanza: Stanza) -> Room:
-        room = await self.service.room(str(stanza.to))
-        if room is None:
-            self.service.drop_lock(str(stanza.to))
-            raise StanzaError("item-not-found", "no such room")
-        return room
+        return await self.service.existing_room(str(stanza.to))
 
     async def get(self, stanza: Stanza) -> etree._Element:
         room = await self._room(stanza)

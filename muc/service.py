@@ -22,6 +22,7 @@ from muc.engine.limits import TokenBucket
 from muc.engine.roles import OWNER
 from muc.engine.room import Occupant, Room
 from muc.stanzas import room_message
+from xmppcore.errors import StanzaError
 from xmppcore.jid import JID
 from xmppcore.stanza import Stanza
 from xmppd.storage import db
@@ -68,6 +69,15 @@ class MucService:
         if jid in self.rooms:
             return self.rooms[jid]
         return self._install(data) if data is not None else None
+
+    async def existing_room(self, jid: str) -> Room:
+        """The room a stanza is addressed to; `item-not-found` when there is none (XEP-0045 §6.4),
+        and no lock is left behind for it."""
+        room = await self.room(jid)
+        if room is None:
+            self.drop_lock(jid)
+            raise StanzaError("item-not-found", "no such room")
+        return room
 
     async def load_all(self, *_args: Any) -> None:
         """At start: every persistent room of this service into memory."""
